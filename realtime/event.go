@@ -1,0 +1,69 @@
+package realtime
+
+import (
+	"sync"
+	"time"
+)
+
+// Room names. Events are addressed to rooms; subscriptions listen to rooms.
+const RoomAll = "all"
+
+// RoomUser is the room of one user's private events.
+func RoomUser(id string) string { return "user:" + id }
+
+// RoomProject is the room of a project's members.
+func RoomProject(id string) string { return "project:" + id }
+
+// RoomTeam is the room of a team's members.
+func RoomTeam(id string) string { return "team:" + id }
+
+// ControlOp is a membership change a hub applies in log order.
+type ControlOp uint8
+
+// Membership changes.
+const (
+	// Join adds Room to the following subscriptions of UserID; applied
+	// before the event is delivered, so the new member receives it.
+	Join ControlOp = iota + 1
+	// Leave removes Room from UserID's following subscriptions and ends
+	// UserID's fixed subscriptions on Room with errs.Forbidden; applied after
+	// the event is delivered, so the leaving member sees why.
+	Leave
+	// CloseRoom removes Room from every following subscription and
+	// completes every fixed subscription on Room; applied after delivery.
+	CloseRoom
+)
+
+// Control is a membership change carried by an event.
+type Control struct {
+	Op     ControlOp `json:"op"`
+	UserID string    `json:"userId,omitempty"` // Join, Leave
+	Room   string    `json:"room"`
+}
+
+// Event is one committed change, addressed to rooms. The publisher fills
+// Type, Rooms, Data, Time and Control; the broker sets Seq, Epoch and
+// Cursor. Events are immutable once published.
+type Event struct {
+	Type  string    `json:"type"`  // GraphQL EventType name, e.g. TASK_CREATED
+	Rooms []string  `json:"rooms"` // a subscriber in several gets it once
+	Data  []byte    `json:"data"`  // JSON payload, opaque to realtime
+	Time  time.Time `json:"time"`  // commit time
+	// Control, when set, is applied by every hub in log order.
+	Control *Control `json:"control,omitempty"`
+
+	Seq    uint64 `json:"seq"`
+	Epoch  string `json:"epoch"`
+	Cursor string `json:"cursor"`
+
+	decodeOnce sync.Once
+	decoded    any
+	decodeErr  error
+}
+
+// Decoded returns decode(e.Data), computed once per event per instance
+// however many encoders ask: decode must be the same function every time.
+func (e *Event) Decoded(decode func([]byte) (any, error)) (any, error) {
+	e.decodeOnce.Do(func() { e.decoded, e.decodeErr = decode(e.Data) })
+	return e.decoded, e.decodeErr
+}

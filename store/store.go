@@ -1,0 +1,183 @@
+// Package store owns taskpulse's domain records (users, teams, projects,
+// tasks, notifications) and the Store interface every database adapter
+// implements. Adapters live in sub-packages (store/sqlite, later
+// store/postgres); store/storetest is the contract suite they all pass.
+//
+// The store knows nothing about who is asking: authorization is the service
+// layer's job. Multi-row changes (a project and its owner's membership, a
+// project and its tasks) are atomic inside one method.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// TaskStatus is a task's workflow state.
+type TaskStatus string
+
+// Task states.
+const (
+	StatusTodo       TaskStatus = "TODO"
+	StatusInProgress TaskStatus = "IN_PROGRESS"
+	StatusDone       TaskStatus = "DONE"
+)
+
+// Valid reports whether s is one of the known states.
+func (s TaskStatus) Valid() bool {
+	return s == StatusTodo || s == StatusInProgress || s == StatusDone
+}
+
+// User is an account. IDs of users are chosen by whoever creates them.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email,omitempty"` // "" = none
+	Admin     bool      `json:"admin,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Team groups users; its creator is its first member.
+type Team struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Project holds tasks; its owner is always a member.
+type Project struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	OwnerID   string    `json:"ownerId"`
+	TeamID    string    `json:"teamId,omitempty"` // "" = none
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Task is a unit of work, inside a project or personal (ProjectID "").
+type Task struct {
+	ID          string     `json:"id"`
+	Title       string     `json:"title"`
+	Description string     `json:"description,omitempty"` // "" = none
+	Status      TaskStatus `json:"status"`
+	ProjectID   string     `json:"projectId,omitempty"`  // "" = personal task
+	UserID      string     `json:"userId"`               // owner (creator)
+	AssignedTo  string     `json:"assignedTo,omitempty"` // "" = unassigned
+	// Version starts at 1 and grows by one with every change, so a client
+	// can tell a newer state of a task from an older one.
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// Notification is a message to one user.
+type Notification struct {
+	ID        string    `json:"id"`
+	UserID    string    `json:"userId"`
+	SenderID  string    `json:"senderId,omitempty"` // "" = system
+	Message   string    `json:"message"`
+	Read      bool      `json:"read"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// ProjectPatch changes the non-nil fields of a project.
+type ProjectPatch struct {
+	Name *string
+}
+
+// TaskPatch changes the non-nil fields of a task. AssignedTo set to ""
+// unassigns.
+type TaskPatch struct {
+	Title       *string
+	Description *string
+	Status      *TaskStatus
+	AssignedTo  *string
+}
+
+// Store is the persistence boundary. Methods return *errs.Error with
+// errs.NotFound for missing records and errs.BadUserInput for conflicts
+// (an existing user id); other errors are internal.
+//
+// Create methods fill in an empty ID (NewID) and the timestamps, and return
+// the record as stored. Timestamps are UTC with microsecond precision, so
+// every adapter round-trips them identically.
+type Store interface {
+	CreateUser(ctx context.Context, u User) (User, error)
+	User(ctx context.Context, id string) (User, error)
+	// Users returns the users that exist among ids, in the order of ids.
+	Users(ctx context.Context, ids []string) ([]User, error)
+
+	// CreateTeam stores the team and makes its creator a member, atomically.
+	CreateTeam(ctx context.Context, t Team) (Team, error)
+	Team(ctx context.Context, id string) (Team, error)
+	// AddTeamMember is idempotent: added is false when already a member.
+	AddTeamMember(ctx context.Context, teamID, userID string) (added bool, err error)
+	// TeamMembers lists members ordered by user id.
+	TeamMembers(ctx context.Context, teamID string) ([]User, error)
+	IsTeamMember(ctx context.Context, teamID, userID string) (bool, error)
+	// UserTeams lists the user's teams ordered by id.
+	UserTeams(ctx context.Context, userID string) ([]Team, error)
+
+	// CreateProject stores the project and makes its owner a member, atomically.
+	CreateProject(ctx context.Context, p Project) (Project, error)
+	Project(ctx context.Context, id string) (Project, error)
+	UpdateProject(ctx context.Context, id string, patch ProjectPatch) (Project, error)
+	// DeleteProject deletes the project, its memberships and its tasks,
+	// atomically, and returns the deleted project and tasks.
+	DeleteProject(ctx context.Context, id string) (Project, []Task, error)
+	AddProjectMember(ctx context.Context, projectID, userID string) (added bool, err error)
+	RemoveProjectMember(ctx context.Context, projectID, userID string) (removed bool, err error)
+	// ProjectMembers lists members (the owner included) ordered by user id.
+	ProjectMembers(ctx context.Context, projectID string) ([]User, error)
+	IsProjectMember(ctx context.Context, projectID, userID string) (bool, error)
+	// UserProjects lists the projects the user is a member of, ordered by id.
+	UserProjects(ctx context.Context, userID string) ([]Project, error)
+
+	CreateTask(ctx context.Context, t Task) (Task, error)
+	Task(ctx context.Context, id string) (Task, error)
+	// UpdateTask applies the patch, bumps Version and UpdatedAt, atomically.
+	UpdateTask(ctx context.Context, id string, patch TaskPatch) (Task, error)
+	// DeleteTask deletes the task and returns it as it was.
+	DeleteTask(ctx context.Context, id string) (Task, error)
+	// ProjectTasks lists a project's tasks ordered by creation, then id.
+	ProjectTasks(ctx context.Context, projectID string) ([]Task, error)
+	// VisibleTasks lists the tasks the user owns, is assigned, or that belong
+	// to a project the user is a member of; each once, ordered by creation.
+	VisibleTasks(ctx context.Context, userID string) ([]Task, error)
+
+	CreateNotification(ctx context.Context, n Notification) (Notification, error)
+	Notification(ctx context.Context, id string) (Notification, error)
+	MarkNotificationRead(ctx context.Context, id string) (Notification, error)
+	// UserNotifications lists the user's notifications, newest first.
+	UserNotifications(ctx context.Context, userID string, unreadOnly bool, limit int) ([]Notification, error)
+
+	// SharesTeamOrProject reports whether a and b are both members of some
+	// team or some project (a user shares with themself).
+	SharesTeamOrProject(ctx context.Context, a, b string) (bool, error)
+
+	// Setting reads a small server setting (such as the generated JWT key).
+	Setting(ctx context.Context, key string) (value string, ok bool, err error)
+	// SetSettingIfAbsent stores value unless key exists, and returns the
+	// value that is stored afterwards: concurrent first starts agree on one.
+	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+
+	// Ping checks the database is reachable (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// NewID returns prefix + "_" + 16 random base32 characters (80 bits).
+func NewID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	return prefix + "_" + strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+// Now is the store's notion of the current time: UTC, microseconds.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
