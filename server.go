@@ -1,4 +1,184 @@
-// Command taskpulse serves the taskpulse GraphQL API with live subscriptions.
+// Command taskpulse serves the taskpulse GraphQL API: queries and mutations
+// over HTTP, live subscriptions over WebSocket (graphql-transport-ws and the
+// legacy graphql-ws) and SSE (graphql-sse).
+//
+//	taskpulse [serve] [--demo]
+//	taskpulse user add <id> --name "<name>" [--email <e>] [--admin]
+//	taskpulse token <userID> [--ttl 1h] [--role admin|service]
+//
+// Configuration comes from the environment (see README.md).
 package main
 
-func main() {}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/taskpulse/taskpulse/auth"
+	"github.com/taskpulse/taskpulse/config"
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/realtime/transport"
+	"github.com/taskpulse/taskpulse/service"
+	"github.com/taskpulse/taskpulse/store"
+	"github.com/taskpulse/taskpulse/store/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// Main is one running server: everything `taskpulse serve` starts, so
+// end-to-end tests run the real thing on 127.0.0.1:0.
+type Main struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    store.Store
+	broker   *realtime.MemoryBroker
+	hub      *realtime.Hub
+	registry *realtime.Registry
+	svc      *service.Service
+	authn    *auth.Authenticator
+	ws       *transport.WebSocket
+	sse      *transport.SSE
+	srv      *http.Server
+	ln       net.Listener
+	served   chan error
+	draining atomic.Bool
+}
+
+// openStore opens the configured database.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	switch cfg.DatabaseKind {
+	case config.DatabaseSQLite:
+		return sqlite.Open(ctx, cfg.SQLitePath)
+	default:
+		return nil, fmt.Errorf("DATABASE_URL %q: PostgreSQL is not supported by this build yet; use sqlite:<path>", cfg.DatabaseURL)
+	}
+}
+
+// newAuthenticator loads (or creates once) the signing key and builds the
+// token verifier the server and the CLI share.
+func newAuthenticator(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*auth.Authenticator, error) {
+	secret, generated, err := auth.LoadOrCreateSecret(ctx, cfg.JWTSecret, st)
+	if err != nil {
+		return nil, err
+	}
+	if generated {
+		log.Warn("JWT_SECRET is not set: using a key generated and kept in the database; set JWT_SECRET in production so every instance and tool shares it")
+	}
+	return auth.NewAuthenticator(auth.Options{
+		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Users: st, Logger: log,
+	})
+}
+
+// Open starts a server: store, realtime, GraphQL and the HTTP listener.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, err error) {
+	if cfg.RedisURL != "" {
+		return nil, fmt.Errorf("REDIS_URL is set but this build has only the in-process broker (one instance); unset it")
+	}
+	if cfg.JWKSURL != "" {
+		return nil, fmt.Errorf("JWKS_URL is set but this build verifies only HS256 tokens signed with JWT_SECRET; unset it")
+	}
+	m := &Main{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			m.closeComponents()
+		}
+	}()
+	if m.store, err = openStore(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log); err != nil {
+		return nil, err
+	}
+	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log})
+	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
+	if err = m.broker.Start(m.hub.Enqueue); err != nil {
+		return nil, err
+	}
+	m.registry = realtime.NewRegistry()
+	m.svc = service.New(m.store, m.broker, log)
+
+	handler := m.routes()
+	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+		return nil, err
+	}
+	m.srv = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() { m.served <- m.srv.Serve(m.ln) }()
+	return m, nil
+}
+
+// URL is the server's base URL, e.g. http://127.0.0.1:43121.
+func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
+
+// Service exposes the use cases (tests and the demo seed create data).
+func (m *Main) Service() *service.Service { return m.svc }
+
+// Authenticator exposes token issuing (tests and the demo).
+func (m *Main) Authenticator() *auth.Authenticator { return m.authn }
+
+// Close shuts down gracefully: readiness fails at once, the listener stops,
+// open sockets are closed with 1001 spread over DRAIN_TIMEOUT so clients do
+// not reconnect all at once, in-flight HTTP requests finish, then the
+// realtime layer and the store close.
+func (m *Main) Close(ctx context.Context) error {
+	m.draining.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.DrainTimeout+5*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- m.srv.Shutdown(ctx) }()
+	m.registry.Drain(ctx, m.cfg.DrainTimeout, 1001, "server shutting down")
+	err := <-shut
+	if serr := <-m.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return errors.Join(err, m.closeComponents())
+}
+
+// closeComponents closes what Open created, in reverse order.
+func (m *Main) closeComponents() error {
+	var errs []error
+	if m.ws != nil {
+		m.ws.Close()
+	}
+	if m.sse != nil {
+		m.sse.Close()
+	}
+	if m.broker != nil {
+		errs = append(errs, m.broker.Close())
+	}
+	if m.hub != nil {
+		m.hub.Close()
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == config.LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,8 +1,21 @@
+// Package resolvers implements the GraphQL schema (graph/) over the service
+// layer. Bodies in *.resolvers.go stay thin; conversions, the subscription
+// bridge to the hub and error presentation live in the other files (gqlgen
+// moves unknown code out of generated files on regeneration).
 package resolvers
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import (
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/service"
+)
 
-type Resolver struct{}
+// Resolver holds the dependencies of every resolver.
+type Resolver struct {
+	Svc      *service.Service
+	Hub      *realtime.Hub
+	Registry *realtime.Registry
+}
+
+// closeForbidden is graphql-transport-ws's 4403: an admin's disconnect is
+// an authorization decision, so clients must authenticate again.
+const closeForbidden = 4403

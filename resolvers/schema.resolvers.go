@@ -7,170 +7,202 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/taskpulse/taskpulse/graph"
 	"github.com/taskpulse/taskpulse/graph/model"
+	"github.com/taskpulse/taskpulse/service"
+	"github.com/taskpulse/taskpulse/store"
 )
 
 // CreateTeam is the resolver for the createTeam field.
 func (r *mutationResolver) CreateTeam(ctx context.Context, input model.CreateTeamInput) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: CreateTeam - createTeam"))
+	t, err := r.Svc.CreateTeam(ctx, input.Name)
+	return out(t, err, toTeam)
 }
 
 // AddTeamMember is the resolver for the addTeamMember field.
 func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, userID string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: AddTeamMember - addTeamMember"))
+	t, err := r.Svc.AddTeamMember(ctx, teamID, userID)
+	return out(t, err, toTeam)
 }
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input model.CreateProjectInput) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: CreateProject - createProject"))
+	p, err := r.Svc.CreateProject(ctx, input.Name, val(input.TeamID))
+	return out(p, err, toProject)
 }
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, id string, input model.UpdateProjectInput) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: UpdateProject - updateProject"))
+	p, err := r.Svc.UpdateProject(ctx, id, input.Name)
+	return out(p, err, toProject)
 }
 
 // DeleteProject is the resolver for the deleteProject field.
 func (r *mutationResolver) DeleteProject(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteProject - deleteProject"))
+	return r.Svc.DeleteProject(ctx, id)
 }
 
 // AddProjectMember is the resolver for the addProjectMember field.
 func (r *mutationResolver) AddProjectMember(ctx context.Context, projectID string, userID string) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: AddProjectMember - addProjectMember"))
+	p, err := r.Svc.AddProjectMember(ctx, projectID, userID)
+	return out(p, err, toProject)
 }
 
 // RemoveProjectMember is the resolver for the removeProjectMember field.
 func (r *mutationResolver) RemoveProjectMember(ctx context.Context, projectID string, userID string) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: RemoveProjectMember - removeProjectMember"))
+	p, err := r.Svc.RemoveProjectMember(ctx, projectID, userID)
+	return out(p, err, toProject)
 }
 
 // CreateTask is the resolver for the createTask field.
 func (r *mutationResolver) CreateTask(ctx context.Context, input model.CreateTaskInput) (*model.Task, error) {
-	panic(fmt.Errorf("not implemented: CreateTask - createTask"))
+	t, err := r.Svc.CreateTask(ctx, service.TaskInput{Title: input.Title, Description: val(input.Description), ProjectID: val(input.ProjectID), AssignedTo: val(input.AssignedTo)})
+	return out(t, err, toTask)
 }
 
 // UpdateTask is the resolver for the updateTask field.
 func (r *mutationResolver) UpdateTask(ctx context.Context, id string, input model.UpdateTaskInput) (*model.Task, error) {
-	panic(fmt.Errorf("not implemented: UpdateTask - updateTask"))
+	t, err := r.Svc.UpdateTask(ctx, id, service.TaskChange{Title: input.Title, Description: input.Description, Status: (*store.TaskStatus)(input.Status)})
+	return out(t, err, toTask)
 }
 
 // DeleteTask is the resolver for the deleteTask field.
 func (r *mutationResolver) DeleteTask(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteTask - deleteTask"))
+	return r.Svc.DeleteTask(ctx, id)
 }
 
 // AssignTask is the resolver for the assignTask field.
 func (r *mutationResolver) AssignTask(ctx context.Context, id string, userID string) (*model.Task, error) {
-	panic(fmt.Errorf("not implemented: AssignTask - assignTask"))
+	t, err := r.Svc.AssignTask(ctx, id, userID)
+	return out(t, err, toTask)
 }
 
 // SendNotification is the resolver for the sendNotification field.
 func (r *mutationResolver) SendNotification(ctx context.Context, userID string, message string) (*model.Notification, error) {
-	panic(fmt.Errorf("not implemented: SendNotification - sendNotification"))
+	n, err := r.Svc.SendNotification(ctx, userID, message)
+	return out(n, err, toNotification)
 }
 
 // MarkNotificationRead is the resolver for the markNotificationRead field.
 func (r *mutationResolver) MarkNotificationRead(ctx context.Context, id string) (*model.Notification, error) {
-	panic(fmt.Errorf("not implemented: MarkNotificationRead - markNotificationRead"))
+	n, err := r.Svc.MarkNotificationRead(ctx, id)
+	return out(n, err, toNotification)
 }
 
 // PublishSystemUpdate is the resolver for the publishSystemUpdate field.
 func (r *mutationResolver) PublishSystemUpdate(ctx context.Context, message string) (bool, error) {
-	panic(fmt.Errorf("not implemented: PublishSystemUpdate - publishSystemUpdate"))
+	if err := r.Svc.PublishSystemUpdate(ctx, message); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // DisconnectUser is the resolver for the disconnectUser field.
 func (r *mutationResolver) DisconnectUser(ctx context.Context, userID string) (int32, error) {
-	panic(fmt.Errorf("not implemented: DisconnectUser - disconnectUser"))
+	if err := r.Svc.RequireAdmin(ctx); err != nil {
+		return 0, err
+	}
+	return int32(r.Registry.Disconnect(userID, closeForbidden, "Forbidden: disconnected by an administrator")), nil
 }
 
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	us, err := r.Svc.Store().ProjectMembers(ctx, obj.ID)
+	return out(us, err, toUsers)
 }
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
+	u, err := r.Svc.Me(ctx)
+	return out(u, err, toUser)
 }
 
 // User is the resolver for the user field.
 func (r *queryResolver) User(ctx context.Context, id string) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: User - user"))
+	u, err := r.Svc.User(ctx, id)
+	return out(u, err, toUser)
 }
 
 // Task is the resolver for the task field.
 func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error) {
-	panic(fmt.Errorf("not implemented: Task - task"))
+	t, err := r.Svc.Task(ctx, id)
+	return out(t, err, toTask)
 }
 
 // Tasks is the resolver for the tasks field.
 func (r *queryResolver) Tasks(ctx context.Context, projectID *string) ([]*model.Task, error) {
-	panic(fmt.Errorf("not implemented: Tasks - tasks"))
+	ts, err := r.Svc.Tasks(ctx, projectID)
+	return out(ts, err, toTasks)
 }
 
 // Project is the resolver for the project field.
 func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project, error) {
-	panic(fmt.Errorf("not implemented: Project - project"))
+	p, err := r.Svc.Project(ctx, id)
+	return out(p, err, toProject)
 }
 
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) {
-	panic(fmt.Errorf("not implemented: Projects - projects"))
+	ps, err := r.Svc.Projects(ctx)
+	return out(ps, err, toProjects)
 }
 
 // Team is the resolver for the team field.
 func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Team - team"))
+	t, err := r.Svc.Team(ctx, id)
+	return out(t, err, toTeam)
 }
 
 // Teams is the resolver for the teams field.
 func (r *queryResolver) Teams(ctx context.Context) ([]*model.Team, error) {
-	panic(fmt.Errorf("not implemented: Teams - teams"))
+	ts, err := r.Svc.Teams(ctx)
+	return out(ts, err, toTeams)
 }
 
 // Notifications is the resolver for the notifications field.
 func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, limit *int32) ([]*model.Notification, error) {
-	panic(fmt.Errorf("not implemented: Notifications - notifications"))
+	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, int(*limit))
+	return out(ns, err, toNotifications)
 }
 
 // Connections is the resolver for the connections field.
 func (r *queryResolver) Connections(ctx context.Context, userID string) ([]*model.Connection, error) {
-	panic(fmt.Errorf("not implemented: Connections - connections"))
+	if err := r.Svc.RequireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return toConnections(r.Registry.ByUser(userID)), nil
 }
 
 // TaskUpdates is the resolver for the taskUpdates field.
 func (r *subscriptionResolver) TaskUpdates(ctx context.Context, after *string) (<-chan *model.TaskEvent, error) {
-	panic(fmt.Errorf("not implemented: TaskUpdates - taskUpdates"))
+	return r.taskUpdates(ctx, after)
 }
 
 // ProjectUpdates is the resolver for the projectUpdates field.
 func (r *subscriptionResolver) ProjectUpdates(ctx context.Context, projectID string, after *string) (<-chan *model.ProjectEvent, error) {
-	panic(fmt.Errorf("not implemented: ProjectUpdates - projectUpdates"))
+	return r.projectUpdates(ctx, projectID, after)
 }
 
 // Notifications is the resolver for the notifications field.
 func (r *subscriptionResolver) Notifications(ctx context.Context, after *string) (<-chan *model.NotificationEvent, error) {
-	panic(fmt.Errorf("not implemented: Notifications - notifications"))
+	return r.notificationUpdates(ctx, after)
 }
 
 // SystemUpdates is the resolver for the systemUpdates field.
 func (r *subscriptionResolver) SystemUpdates(ctx context.Context) (<-chan *model.SystemEvent, error) {
-	panic(fmt.Errorf("not implemented: SystemUpdates - systemUpdates"))
+	return r.systemUpdates(ctx)
 }
 
 // Members is the resolver for the members field.
 func (r *teamResolver) Members(ctx context.Context, obj *model.Team) ([]*model.User, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	us, err := r.Svc.Store().TeamMembers(ctx, obj.ID)
+	return out(us, err, toUsers)
 }
 
 // Online is the resolver for the online field.
 func (r *userResolver) Online(ctx context.Context, obj *model.User) (bool, error) {
-	panic(fmt.Errorf("not implemented: Online - online"))
+	return r.Registry.Online(obj.ID), nil
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -1,0 +1,45 @@
+# taskpulse — see README.md. `make run` serves the demo; `make test` is the
+# whole suite (Go with -race, then the Node clients against the real binary).
+GO   ?= go
+BIN  ?= bin/taskpulse
+NPM  ?= npm
+
+.PHONY: all build run test test-go test-js lint generate bench load clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+
+# Serves on the embedded default (SQLite file + in-process broker) with
+# demo data; the log prints the playground URL and ready tokens.
+run: build
+	DATABASE_URL=$${DATABASE_URL:-sqlite:taskpulse.db} ./$(BIN) serve --demo
+
+test: test-go test-js
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-js: build
+	cd test/js && $(NPM) ci --no-audit --no-fund --loglevel=error
+	cd test/js && TASKPULSE_BIN=$(abspath $(BIN)) node --test --test-concurrency=1
+
+# vet, formatting, and generated code that matches the schema.
+lint:
+	$(GO) vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@state() { git diff --no-ext-diff -- . ; git ls-files --others --exclude-standard -- graph resolvers; }; \
+	  before=$$(state | sha256sum); $(GO) generate ./... && after=$$(state | sha256sum); \
+	  if [ "$$before" != "$$after" ]; then \
+	    echo "go generate changed files: run 'make generate' and commit the result"; git status --short; exit 1; fi
+
+generate:
+	$(GO) generate ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./realtime/...
+
+clean:
+	rm -rf bin

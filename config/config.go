@@ -1,0 +1,478 @@
+// Package config owns taskpulse's configuration: it turns the process
+// environment into a typed Config, filling in the documented defaults and
+// refusing bad values with errors that name the variable and the value.
+//
+// FromEnv takes the lookup function as an argument (os.Getenv in main, a map
+// in tests) so nothing here reads the real environment behind the caller's
+// back. An empty value is the same as an unset one: the default applies.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Database kinds, the values of Config.DatabaseKind.
+const (
+	DatabaseSQLite   = "sqlite"
+	DatabasePostgres = "postgres"
+)
+
+// Log formats, the values of Config.LogFormat.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Config is the server's and the CLI's configuration. Every field comes from
+// the environment variable named in its comment.
+type Config struct {
+	// Addr is the listen address (ADDR, default ":8080").
+	Addr string
+
+	// DatabaseURL is the store location (DATABASE_URL, default
+	// "sqlite:taskpulse.db"): "sqlite:<path>", "sqlite::memory:", or
+	// "postgres://…" / "postgresql://…".
+	DatabaseURL string
+	// DatabaseKind is DatabaseSQLite or DatabasePostgres, from DatabaseURL's
+	// scheme.
+	DatabaseKind string
+	// SQLitePath is the text after "sqlite:" (":memory:" for
+	// "sqlite::memory:"); empty for Postgres.
+	SQLitePath string
+
+	// RedisURL (REDIS_URL, default unset) selects the Redis broker so many
+	// instances share events: "redis://host:port/db" or "rediss://…".
+	// Empty means the in-process broker (a single instance).
+	RedisURL string
+
+	// JWTSecret is the raw HS256 key, its UTF-8 bytes (JWT_SECRET). Empty
+	// means a key generated once and kept in the store (auth.LoadOrCreateSecret).
+	JWTSecret string
+	// JWTIssuer (JWT_ISSUER) is the required "iss" claim when set.
+	JWTIssuer string
+	// JWTAudience (JWT_AUDIENCE) is the required "aud" claim when set.
+	JWTAudience string
+	// JWKSURL (JWKS_URL, http or https) is where an identity provider
+	// publishes RS256/ES256 keys; empty when not used.
+	JWKSURL string
+
+	// CORSOrigins (CORS_ORIGIN, comma-separated, default
+	// "http://localhost:3000") are the browser origins allowed for HTTP with
+	// credentials and for the WebSocket upgrade's Origin check. Each is
+	// scheme://host[:port], lower-cased.
+	CORSOrigins []string
+
+	// RateLimitPerMin (RATE_LIMIT_PER_MIN, default 60) is client operations
+	// (mutations, subscribes, presence updates) per user per minute.
+	RateLimitPerMin int
+	// MaxConnsPerIP (MAX_CONNS_PER_IP, default 100) bounds concurrent
+	// WebSocket/SSE connections per client IP.
+	MaxConnsPerIP int
+	// MaxSubsPerConn (MAX_SUBS_PER_CONN, default 100) bounds active
+	// subscriptions per connection.
+	MaxSubsPerConn int
+
+	// PresenceOfflineGrace (PRESENCE_OFFLINE_GRACE, default 30s) is how long
+	// after a user's last connection closes before USER_OFFLINE.
+	PresenceOfflineGrace time.Duration
+	// PresenceAwayAfter (PRESENCE_AWAY_AFTER, default 5m) is how long a
+	// connected user may be idle before being shown AWAY.
+	PresenceAwayAfter time.Duration
+	// DrainTimeout (DRAIN_TIMEOUT, default 10s) is how long SIGTERM spreads
+	// closing sockets before the process exits.
+	DrainTimeout time.Duration
+
+	// HistoryTTL (HISTORY_TTL, default 1h) is how far back a resume can
+	// reach, per stream.
+	HistoryTTL time.Duration
+	// HistoryMax (HISTORY_MAX, default 10000) is how many events are kept
+	// per stream for resumes.
+	HistoryMax int
+
+	// AuditLog (AUDIT_LOG, default "stderr") is where audit records go:
+	// "stderr", "stdout" or a file path.
+	AuditLog string
+
+	// WSInitTimeout (WS_INIT_TIMEOUT, default 3s) is how long a WebSocket
+	// may stay without connection_init before it is closed 4408.
+	WSInitTimeout time.Duration
+	// WSPingInterval (WS_PING_INTERVAL, default 20s) is how often the server
+	// pings each WebSocket; a peer silent for twice this is dropped.
+	WSPingInterval time.Duration
+	// WSWriteTimeout (WS_WRITE_TIMEOUT, default 10s) bounds each WebSocket
+	// write; a peer that cannot take a frame in this time is dropped.
+	WSWriteTimeout time.Duration
+	// WSReadLimit (WS_READ_LIMIT, default 1 MiB) is the largest WebSocket
+	// message accepted from a client, in bytes.
+	WSReadLimit int64
+	// WSSendQueue (WS_SEND_QUEUE, default 512) is how many frames may wait
+	// to be written to one connection before it is dropped as a slow
+	// consumer.
+	WSSendQueue int
+
+	// HTTPMaxBody (HTTP_MAX_BODY, default 1 MiB) is the largest HTTP request
+	// body accepted, in bytes.
+	HTTPMaxBody int64
+	// GraphQLComplexityLimit (GRAPHQL_COMPLEXITY_LIMIT, default 1000) is the
+	// highest query complexity executed.
+	GraphQLComplexityLimit int
+
+	// LogLevel (LOG_LEVEL: debug, info, warn or error; default info) is the
+	// least severe level logged.
+	LogLevel slog.Level
+	// LogFormat (LOG_FORMAT: text or json; default text) is the log line
+	// encoding.
+	LogFormat string
+}
+
+// Defaults, in the units of the fields they fill.
+const (
+	defaultAddr        = ":8080"
+	defaultDatabaseURL = "sqlite:taskpulse.db"
+	defaultCORSOrigin  = "http://localhost:3000"
+	defaultAuditLog    = "stderr"
+	mebibyte           = 1 << 20
+)
+
+// VarError is one refused variable. FromEnv joins all of them (errors.Join),
+// so errors.As finds the first and the joined message lists every one.
+type VarError struct {
+	Name    string // the variable, e.g. "HISTORY_TTL"
+	Value   string // the value as given, with any URL credentials redacted
+	Problem string // what is wrong, and what is expected
+}
+
+func (e *VarError) Error() string {
+	return fmt.Sprintf("config: %s=%q: %s", e.Name, e.Value, e.Problem)
+}
+
+// FromEnv reads the configuration through getenv and validates it. It reports
+// every bad variable at once; on error the returned Config is the zero value.
+func FromEnv(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		Addr:        r.addr("ADDR", defaultAddr),
+		DatabaseURL: r.str("DATABASE_URL", defaultDatabaseURL),
+		RedisURL:    r.str("REDIS_URL", ""),
+		// The secret is raw key bytes: no trimming, any content is a key.
+		JWTSecret:   getenv("JWT_SECRET"),
+		JWTIssuer:   r.str("JWT_ISSUER", ""),
+		JWTAudience: r.str("JWT_AUDIENCE", ""),
+		JWKSURL:     r.str("JWKS_URL", ""),
+		CORSOrigins: r.origins("CORS_ORIGIN", defaultCORSOrigin),
+
+		RateLimitPerMin: r.positiveInt("RATE_LIMIT_PER_MIN", 60),
+		MaxConnsPerIP:   r.positiveInt("MAX_CONNS_PER_IP", 100),
+		MaxSubsPerConn:  r.positiveInt("MAX_SUBS_PER_CONN", 100),
+
+		PresenceOfflineGrace: r.duration("PRESENCE_OFFLINE_GRACE", 30*time.Second),
+		PresenceAwayAfter:    r.duration("PRESENCE_AWAY_AFTER", 5*time.Minute),
+		DrainTimeout:         r.duration("DRAIN_TIMEOUT", 10*time.Second),
+		HistoryTTL:           r.duration("HISTORY_TTL", time.Hour),
+		HistoryMax:           r.positiveInt("HISTORY_MAX", 10000),
+		AuditLog:             r.str("AUDIT_LOG", defaultAuditLog),
+
+		WSInitTimeout:  r.duration("WS_INIT_TIMEOUT", 3*time.Second),
+		WSPingInterval: r.duration("WS_PING_INTERVAL", 20*time.Second),
+		WSWriteTimeout: r.duration("WS_WRITE_TIMEOUT", 10*time.Second),
+		WSReadLimit:    int64(r.positiveInt("WS_READ_LIMIT", mebibyte)),
+		WSSendQueue:    r.positiveInt("WS_SEND_QUEUE", 512),
+
+		HTTPMaxBody:            int64(r.positiveInt("HTTP_MAX_BODY", mebibyte)),
+		GraphQLComplexityLimit: r.positiveInt("GRAPHQL_COMPLEXITY_LIMIT", 1000),
+
+		LogLevel:  r.logLevel("LOG_LEVEL", slog.LevelInfo),
+		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
+	}
+	c.DatabaseKind, c.SQLitePath = r.database("DATABASE_URL", c.DatabaseURL)
+	r.redisURL("REDIS_URL", c.RedisURL)
+	r.httpURL("JWKS_URL", c.JWKSURL)
+
+	if err := errors.Join(r.errs...); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LogValue lets the Config be logged whole without leaking the JWT secret or
+// credentials inside the database and Redis URLs.
+func (c Config) LogValue() slog.Value {
+	secret := "generated"
+	if c.JWTSecret != "" {
+		secret = "set"
+	}
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("database", redactURL(c.DatabaseURL)),
+		slog.String("redis", redactURL(c.RedisURL)),
+		slog.String("jwtSecret", secret),
+		slog.String("jwtIssuer", c.JWTIssuer),
+		slog.String("jwtAudience", c.JWTAudience),
+		slog.String("jwksURL", c.JWKSURL),
+		slog.Any("corsOrigins", c.CORSOrigins),
+		slog.Int("rateLimitPerMin", c.RateLimitPerMin),
+		slog.Int("maxConnsPerIP", c.MaxConnsPerIP),
+		slog.Int("maxSubsPerConn", c.MaxSubsPerConn),
+		slog.Duration("presenceOfflineGrace", c.PresenceOfflineGrace),
+		slog.Duration("presenceAwayAfter", c.PresenceAwayAfter),
+		slog.Duration("drainTimeout", c.DrainTimeout),
+		slog.Duration("historyTTL", c.HistoryTTL),
+		slog.Int("historyMax", c.HistoryMax),
+		slog.String("auditLog", c.AuditLog),
+		slog.Duration("wsInitTimeout", c.WSInitTimeout),
+		slog.Duration("wsPingInterval", c.WSPingInterval),
+		slog.Duration("wsWriteTimeout", c.WSWriteTimeout),
+		slog.Int64("wsReadLimit", c.WSReadLimit),
+		slog.Int("wsSendQueue", c.WSSendQueue),
+		slog.Int64("httpMaxBody", c.HTTPMaxBody),
+		slog.Int("graphqlComplexityLimit", c.GraphQLComplexityLimit),
+		slog.String("logLevel", c.LogLevel.String()),
+		slog.String("logFormat", c.LogFormat),
+	)
+}
+
+// reader reads variables and collects every problem instead of stopping at
+// the first, so an operator fixes the environment in one go.
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, value, format string, args ...any) {
+	r.errs = append(r.errs, &VarError{Name: name, Value: value, Problem: fmt.Sprintf(format, args...)})
+}
+
+// str returns the trimmed value, or def when empty.
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, v, "want a whole number")
+		return def
+	}
+	if n <= 0 {
+		r.fail(name, v, "must be greater than 0")
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, v, "want a duration such as 500ms, 30s or 5m")
+		return def
+	}
+	if d <= 0 {
+		r.fail(name, v, "must be greater than 0")
+		return def
+	}
+	return d
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return a
+		}
+	}
+	r.fail(name, v, "want one of %s", strings.Join(allowed, ", "))
+	return def
+}
+
+func (r *reader) logLevel(name string, def slog.Level) slog.Level {
+	levels := map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo,
+		"warn": slog.LevelWarn, "error": slog.LevelError,
+	}
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	if l, ok := levels[strings.ToLower(v)]; ok {
+		return l
+	}
+	r.fail(name, v, "want one of debug, info, warn, error")
+	return def
+}
+
+func (r *reader) addr(name, def string) string {
+	v := r.str(name, def)
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		r.fail(name, v, "want host:port, such as :8080 or 127.0.0.1:8080")
+		return v
+	}
+	if !validPort(port, true) {
+		r.fail(name, v, "port must be a number from 0 to 65535")
+	}
+	return v
+}
+
+// validPort reports whether p is a decimal port; zero (pick any) only when
+// allowed.
+func validPort(p string, zeroOK bool) bool {
+	n, err := strconv.Atoi(p)
+	if err != nil || strings.HasPrefix(p, "+") || n > 65535 || n < 0 {
+		return false
+	}
+	return n > 0 || zeroOK
+}
+
+// database splits DATABASE_URL into its kind and, for SQLite, the path.
+func (r *reader) database(name, v string) (kind, sqlitePath string) {
+	scheme, rest, ok := strings.Cut(v, ":")
+	if !ok {
+		r.fail(name, redactURL(v), "want sqlite:<path>, sqlite::memory: or postgres://…")
+		return "", ""
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		if rest == "" {
+			r.fail(name, v, "sqlite: needs a path, such as sqlite:taskpulse.db or sqlite::memory:")
+			return "", ""
+		}
+		return DatabaseSQLite, rest
+	case "postgres", "postgresql":
+		if _, err := url.Parse(v); err != nil {
+			r.fail(name, redactURL(v), "not a valid URL")
+			return "", ""
+		}
+		return DatabasePostgres, ""
+	default:
+		r.fail(name, redactURL(v), "unknown database scheme %q: want sqlite: or postgres://", scheme)
+		return "", ""
+	}
+}
+
+func (r *reader) redisURL(name, v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		r.fail(name, redactURL(v), "not a valid URL")
+		return
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		r.fail(name, redactURL(v), "want a redis:// or rediss:// URL")
+		return
+	}
+	if u.Host == "" {
+		r.fail(name, redactURL(v), "missing host: want redis://host:port/db")
+		return
+	}
+	if p := u.Port(); p != "" && !validPort(p, false) {
+		r.fail(name, redactURL(v), "port must be a number from 1 to 65535")
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			r.fail(name, redactURL(v), "database must be a number, as in redis://host:6379/0")
+		}
+	}
+}
+
+func (r *reader) httpURL(name, v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		r.fail(name, redactURL(v), "not a valid URL")
+		return
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, redactURL(v), "want an http:// or https:// URL with a host")
+	}
+}
+
+// origins parses a comma-separated list of browser origins. An origin is
+// what browsers send in the Origin header, so anything more (a path, a
+// trailing slash, a wildcard) could never match and is refused.
+func (r *reader) origins(name, def string) []string {
+	var out []string
+	bad := false
+	for o := range strings.SplitSeq(r.str(name, def), ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		norm, problem := parseOrigin(o)
+		if problem != "" {
+			r.fail(name, o, "%s", problem)
+			bad = true
+			continue
+		}
+		out = append(out, norm)
+	}
+	if len(out) == 0 && !bad {
+		r.fail(name, r.getenv(name), "want at least one origin, such as http://localhost:3000")
+	}
+	return out
+}
+
+func parseOrigin(o string) (string, string) {
+	const want = "want scheme://host[:port], such as https://app.example.com"
+	u, err := url.Parse(o)
+	if err != nil {
+		return "", "not a valid origin: " + want
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", "scheme must be http or https: " + want
+	}
+	if u.Host == "" || u.Hostname() == "" || u.Hostname() == "*" {
+		return "", "missing host: " + want
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery ||
+		strings.HasSuffix(o, "#") {
+		return "", "an origin has no path, query or credentials: " + want
+	}
+	if p := u.Port(); p != "" && !validPort(p, false) {
+		return "", "port must be a number from 1 to 65535"
+	}
+	if strings.HasSuffix(u.Host, ":") {
+		return "", "empty port: " + want
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), ""
+}
+
+// redactURL hides the password of a URL, also when it does not parse (an
+// error message must not carry a credential into the logs).
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	if u, err := url.Parse(s); err == nil {
+		return u.Redacted()
+	}
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		start := strings.Index(s, "://")
+		if start < 0 || start+3 > at {
+			start = -3
+		}
+		return s[:start+3] + "xxxxx" + s[at:]
+	}
+	return s
+}

@@ -1,0 +1,80 @@
+package realtime
+
+import (
+	"context"
+	"fmt"
+)
+
+// Broker is the ordered event log every taskpulse instance reads.
+//
+// Publish appends an event and gives it its place (Seq, Epoch, Cursor) in
+// one total order; every instance's hub then receives every event in that
+// order through the deliver function given to Start. A publisher never waits
+// for subscribers: deliver only queues (it is a Hub's Enqueue).
+//
+// MemoryBroker is the one-instance implementation. A Redis broker (one
+// stream read by many instances, REDIS_URL) will satisfy the same interface
+// beside it, as broker_redis.go. History and resume — reading the events
+// after a client's `after` cursor, kept for HISTORY_TTL and at most
+// HISTORY_MAX per stream, and CURSOR_EXPIRED for anything older or from
+// another epoch — will be added to this interface in a later change; Seq and
+// Epoch are designed for it: Seq is gapless within an epoch, and an epoch is
+// a fresh random name for each history, so a restarted in-process broker
+// cannot mistake an old cursor for one of its own.
+type Broker interface {
+	// Publish appends ev to the log, setting ev.Seq, ev.Epoch and ev.Cursor,
+	// and hands it to every instance's hub. It never waits for subscribers.
+	// The event must have a Type and at least one room or a Control, and
+	// must not have been published before; it is immutable afterwards.
+	// Publishing before Start or after Close is an error.
+	Publish(ctx context.Context, ev *Event) error
+	// Start makes deliver receive every event published from now on, in log
+	// order, from one goroutine at a time. deliver must return at once and
+	// must not call Publish. Start is called once.
+	Start(deliver func(*Event)) error
+	// Close stops the broker: later Publish calls fail. It is idempotent.
+	Close() error
+}
+
+// brokerError is the type of the broker's sentinel errors; being a string
+// type they can be constants.
+type brokerError string
+
+func (e brokerError) Error() string { return string(e) }
+
+// Errors a Broker returns for misuse of its lifecycle. They carry no errs
+// code: they are internal, never shown to a client as they are.
+const (
+	ErrBrokerNotStarted = brokerError("realtime: broker not started")
+	ErrBrokerStarted    = brokerError("realtime: broker already started")
+	ErrBrokerClosed     = brokerError("realtime: broker closed")
+)
+
+// validateEvent checks what every Broker requires of a published event.
+func validateEvent(ev *Event) error {
+	if ev == nil {
+		return fmt.Errorf("realtime: publish: nil event")
+	}
+	if ev.Type == "" {
+		return fmt.Errorf("realtime: publish: event has no type")
+	}
+	if len(ev.Rooms) == 0 && ev.Control == nil {
+		return fmt.Errorf("realtime: publish %s: event has no room and no control", ev.Type)
+	}
+	for _, r := range ev.Rooms {
+		if r == "" {
+			return fmt.Errorf("realtime: publish %s: empty room name", ev.Type)
+		}
+	}
+	if c := ev.Control; c != nil {
+		switch {
+		case c.Op != Join && c.Op != Leave && c.Op != CloseRoom:
+			return fmt.Errorf("realtime: publish %s: unknown control op %d", ev.Type, c.Op)
+		case c.Room == "":
+			return fmt.Errorf("realtime: publish %s: control has no room", ev.Type)
+		case c.Op != CloseRoom && c.UserID == "":
+			return fmt.Errorf("realtime: publish %s: join or leave control has no user", ev.Type)
+		}
+	}
+	return nil
+}

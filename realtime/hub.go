@@ -1,0 +1,438 @@
+package realtime
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/taskpulse/taskpulse/errs"
+)
+
+// HubOptions configures a Hub.
+type HubOptions struct {
+	// Logger receives sink panics; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// HubStats are a hub's counters, for /metrics.
+type HubStats struct {
+	Subscriptions int    // registered subscriptions
+	Dispatched    uint64 // events fully processed
+	Delivered     uint64 // Sink.Deliver calls
+	InboxLen      int    // events enqueued and not yet processed
+}
+
+// Hub fans events out to this instance's subscriptions.
+//
+// One dispatch goroutine applies events strictly in Enqueue order (the log
+// order). For each event it collects the recipients under the index lock
+// into a reused slice, releases the lock, and then calls Deliver on each
+// recipient's Sink with the one *Payload of that event and the recipient's
+// Encoder. Sinks only queue, so the cost of an event is bounded by its
+// recipients, never by the slowest client, and Subscribe/Unsubscribe of
+// other connections only wait for the collection step.
+//
+// Sinks are called from the dispatch goroutine only and never with the
+// hub's lock held, so a sink may call Unsubscribe, Subscribe or Ready (but
+// not Close) from Deliver or End.
+//
+// Ending rule: every subscription ends once, by whichever comes first —
+// Unsubscribe, or the hub ending it (Leave, CloseRoom, a panicking sink).
+// If Unsubscribe comes first, End is never called, not even concurrently;
+// if the hub came first, Unsubscribe is a no-op that returns at once (End
+// may be running on the dispatch goroutine at that moment). A Deliver that
+// had already begun when Unsubscribe returned may still reach the sink,
+// which must ignore it; Deliver is never called after End.
+type Hub struct {
+	log *slog.Logger
+
+	// Inbox: Enqueue appends, the loop swaps the slice out.
+	inMu     sync.Mutex
+	inbox    []*Event
+	inClosed bool
+	wake     chan struct{} // capacity 1: "the inbox is not empty"
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the loop has returned
+	close1   sync.Once
+
+	// Index, guarded by mu.
+	mu       sync.Mutex
+	closed   bool
+	rooms    map[string]*room
+	users    map[string][]*Subscription // Follow or EndOnLeave subscriptions by UserID
+	pending  map[*Subscription]struct{} // Follow subscriptions waiting for Ready
+	encoders map[Encoder]*encState
+
+	// Dispatch goroutine only (the collection step also holds mu).
+	tick    uint64          // number of the event being dispatched; dedupe stamp
+	targets []*Subscription // recipients of the current event, reused
+	scratch []*Subscription // subscriptions a control applies to, reused
+	ending  []ending        // subscriptions to End after the lock is released
+
+	subs       atomic.Int64
+	queued     atomic.Int64
+	dispatched atomic.Uint64
+	delivered  atomic.Uint64
+}
+
+// room is the set of subscriptions listening to one room. A slice, not a
+// map, so collecting 10k recipients is one copy; each subscription knows
+// its index in every room it listens to, so removal is a swap with the last.
+type room struct {
+	subs []*Subscription
+}
+
+// encState is what the hub keeps per distinct Encoder: the Payload of the
+// event being dispatched, created for the first recipient and shared by the
+// others. tick and p are touched only by the dispatch goroutine.
+type encState struct {
+	enc    Encoder
+	shared bool // in Hub.encoders (its Encoder is comparable)
+	refs   int  // subscriptions using it; guarded by Hub.mu
+	tick   uint64
+	p      *Payload
+}
+
+type ending struct {
+	s   *Subscription
+	err error
+}
+
+// NewHub starts a hub's dispatch loop; Close stops it.
+func NewHub(opts HubOptions) *Hub {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &Hub{
+		log:      log,
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+		rooms:    make(map[string]*room),
+		users:    make(map[string][]*Subscription),
+		pending:  make(map[*Subscription]struct{}),
+		encoders: make(map[Encoder]*encState),
+	}
+	go h.run()
+	return h
+}
+
+// Enqueue hands the hub the next event in log order. It never blocks: the
+// inbox is unbounded (dispatch never waits for a client, so it keeps up
+// with anything the store can commit). Events enqueued after Close are
+// dropped.
+func (h *Hub) Enqueue(ev *Event) {
+	if ev == nil {
+		return
+	}
+	h.inMu.Lock()
+	if h.inClosed {
+		h.inMu.Unlock()
+		return
+	}
+	h.inbox = append(h.inbox, ev)
+	h.queued.Add(1)
+	h.inMu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default: // a wake-up is already pending
+	}
+}
+
+// Close stops dispatch and ends every subscription (End is not called:
+// transports close their connections themselves). Events still queued are
+// dropped. Later Subscribe calls return an inert subscription. Close is
+// idempotent; it must not be called from a Sink.
+func (h *Hub) Close() {
+	h.close1.Do(func() {
+		h.inMu.Lock()
+		h.inClosed = true
+		h.queued.Add(-int64(len(h.inbox)))
+		h.inbox = nil
+		h.inMu.Unlock()
+		close(h.done)
+		<-h.stopped
+
+		h.mu.Lock()
+		h.closed = true
+		h.rooms, h.users, h.pending, h.encoders = nil, nil, nil, nil
+		h.subs.Store(0)
+		h.mu.Unlock()
+	})
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() HubStats {
+	return HubStats{
+		Subscriptions: int(h.subs.Load()),
+		Dispatched:    h.dispatched.Load(),
+		Delivered:     h.delivered.Load(),
+		InboxLen:      int(h.queued.Load()),
+	}
+}
+
+// maxIdleBatch is the capacity above which the loop lets a drained batch
+// slice go rather than keep a burst's worth of memory for ever.
+const maxIdleBatch = 1 << 14
+
+func (h *Hub) run() {
+	defer close(h.stopped)
+	var batch []*Event
+	for {
+		select {
+		case <-h.done:
+			return
+		case <-h.wake:
+		}
+		h.inMu.Lock()
+		batch, h.inbox = h.inbox, batch
+		h.inMu.Unlock()
+		for i, ev := range batch {
+			select {
+			case <-h.done:
+				h.queued.Add(-int64(len(batch) - i))
+				return
+			default:
+			}
+			h.dispatch(ev)
+			batch[i] = nil // let the event go
+		}
+		if cap(batch) > maxIdleBatch {
+			batch = nil
+		}
+		batch = batch[:0]
+	}
+}
+
+// dispatch applies one event: Join, delivery, then Leave or CloseRoom.
+func (h *Hub) dispatch(ev *Event) {
+	h.tick++
+	tick := h.tick
+	ctl := ev.Control
+
+	h.mu.Lock()
+	if ctl != nil && ctl.Op == Join {
+		h.joinLocked(ctl)
+	}
+	targets := h.collectLocked(ev.Rooms, tick)
+	h.mu.Unlock()
+
+	n := h.deliverAll(ev, targets, tick)
+	clear(targets)
+	h.targets = targets[:0]
+
+	if ctl != nil && (ctl.Op == Leave || ctl.Op == CloseRoom) {
+		h.mu.Lock()
+		if ctl.Op == Leave {
+			h.leaveLocked(ctl)
+		} else {
+			h.closeRoomLocked(ctl)
+		}
+		h.mu.Unlock()
+	}
+	h.endPending()
+
+	h.delivered.Add(n)
+	h.dispatched.Add(1)
+	h.queued.Add(-1)
+}
+
+// collectLocked returns every subscription listening to one of rooms, each
+// once. With one room that is a copy of its slice; with several, a
+// subscription's mark (the tick of the last event it was collected for)
+// drops repeats without a per-event set.
+func (h *Hub) collectLocked(rooms []string, tick uint64) []*Subscription {
+	targets := h.targets[:0]
+	if len(rooms) == 1 {
+		if rm := h.rooms[rooms[0]]; rm != nil {
+			targets = append(targets, rm.subs...)
+		}
+		return targets
+	}
+	for _, name := range rooms {
+		rm := h.rooms[name]
+		if rm == nil {
+			continue
+		}
+		for _, s := range rm.subs {
+			if s.mark != tick {
+				s.mark = tick
+				targets = append(targets, s)
+			}
+		}
+	}
+	return targets
+}
+
+// deliverAll delivers ev to targets and returns how many Deliver calls it
+// made. A panicking sink (or Accept) costs its own subscription only.
+func (h *Hub) deliverAll(ev *Event, targets []*Subscription, tick uint64) uint64 {
+	var n uint64
+	for i := 0; i < len(targets); {
+		i = h.deliverFrom(ev, targets, i, tick, &n)
+	}
+	return n
+}
+
+// deliverFrom delivers to targets[i:] and returns len(targets), or the index
+// after a subscription whose sink panicked. One deferred recover per event
+// (not per recipient) keeps the common path cheap.
+func (h *Hub) deliverFrom(ev *Event, targets []*Subscription, i int, tick uint64, n *uint64) (next int) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.sinkPanicked(targets[i], "Deliver or Accept", r)
+			next = i + 1
+		}
+	}()
+	for ; i < len(targets); i++ {
+		s := targets[i]
+		if s.state.Load() != subActive {
+			continue // unsubscribed or ended after collection
+		}
+		if s.accept != nil && !s.accept(ev) {
+			continue
+		}
+		es := s.enc
+		if es.tick != tick {
+			es.tick, es.p = tick, NewPayload(ev, es.enc)
+		}
+		s.sink.Deliver(es.p)
+		*n++
+	}
+	return i
+}
+
+// sinkPanicked drops s after its sink (or Accept filter) panicked, and ends
+// it with INTERNAL so the client learns the subscription is gone.
+func (h *Hub) sinkPanicked(s *Subscription, where string, r any) {
+	h.log.Error("realtime: subscription sink panicked; subscription dropped",
+		"call", where, "user", s.userID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	h.mu.Lock()
+	h.endLocked(s, errs.E(errs.Internal, "the subscription failed; subscribe again"))
+	h.mu.Unlock()
+	h.endPending()
+}
+
+// endPending calls End for the subscriptions ended under the lock, now that
+// it is released: End may re-enter the hub.
+func (h *Hub) endPending() {
+	for i := 0; i < len(h.ending); i++ {
+		e := h.ending[i]
+		h.ending[i] = ending{}
+		h.callEnd(e.s, e.err)
+	}
+	h.ending = h.ending[:0]
+}
+
+func (h *Hub) callEnd(s *Subscription, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			// Already removed; End is called at most once, so nothing to redo.
+			h.log.Error("realtime: subscription sink panicked",
+				"call", "End", "user", s.userID, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	s.sink.End(err)
+}
+
+// joinLocked starts every Follow subscription of the user listening to the
+// room (before the event is delivered, so the new member receives it).
+func (h *Hub) joinLocked(c *Control) {
+	subs := append(h.scratch[:0], h.users[c.UserID]...)
+	for _, s := range subs {
+		if !s.follow {
+			continue
+		}
+		if s.pendingReady {
+			h.recordLocked(s, c.Room, true)
+			if s.state.Load() != subActive {
+				continue // waited too long for Ready and was ended
+			}
+		}
+		h.listenLocked(s, c.Room)
+	}
+	clear(subs)
+	h.scratch = subs[:0]
+}
+
+// leaveLocked applies Leave after delivery: the user's EndOnLeave
+// subscriptions on the room end with FORBIDDEN, its Follow subscriptions
+// stop listening to the room.
+func (h *Hub) leaveLocked(c *Control) {
+	subs := append(h.scratch[:0], h.users[c.UserID]...)
+	for _, s := range subs {
+		switch {
+		case s.endOnLeave && s.listensLocked(c.Room):
+			h.endLocked(s, revoked(c.Room))
+		case s.follow:
+			if s.pendingReady {
+				h.recordLocked(s, c.Room, false)
+			}
+			h.unlistenLocked(s, c.Room)
+		}
+	}
+	clear(subs)
+	h.scratch = subs[:0]
+}
+
+// closeRoomLocked applies CloseRoom after delivery: EndOnLeave subscriptions
+// on the room complete, Follow subscriptions stop listening to it, and
+// Follow subscriptions waiting for Ready record it (their store read may
+// still have seen the room).
+func (h *Hub) closeRoomLocked(c *Control) {
+	var subs []*Subscription
+	if rm := h.rooms[c.Room]; rm != nil {
+		subs = append(h.scratch[:0], rm.subs...)
+	}
+	for _, s := range subs {
+		switch {
+		case s.endOnLeave:
+			h.endLocked(s, nil)
+		case s.follow:
+			h.unlistenLocked(s, c.Room)
+		}
+	}
+	if subs != nil {
+		clear(subs)
+		h.scratch = subs[:0]
+	}
+	for s := range h.pending {
+		h.recordLocked(s, c.Room, false)
+	}
+}
+
+// revoked is the error of an EndOnLeave subscription whose user left room.
+func revoked(room string) error {
+	if kind, id, ok := strings.Cut(room, ":"); ok && kind != "" && id != "" && kind != "user" {
+		return errs.E(errs.Forbidden, "you are no longer a member of %s %s", kind, id)
+	}
+	return errs.E(errs.Forbidden, "your access was revoked")
+}
+
+// encoderLocked returns the shared state of enc, creating it on first use.
+// An encoder of a non-comparable type cannot be a map key; it gets a
+// private state (correct, just not shared).
+func (h *Hub) encoderLocked(enc Encoder) *encState {
+	if !reflect.TypeOf(enc).Comparable() {
+		return &encState{enc: enc, refs: 1}
+	}
+	es := h.encoders[enc]
+	if es == nil {
+		es = &encState{enc: enc, shared: true}
+		h.encoders[enc] = es
+	}
+	es.refs++
+	return es
+}
+
+func (h *Hub) releaseEncoderLocked(es *encState) {
+	es.refs--
+	if es.refs == 0 && es.shared {
+		delete(h.encoders, es.enc)
+	}
+}

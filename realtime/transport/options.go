@@ -1,0 +1,162 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/taskpulse/taskpulse/realtime"
+)
+
+// Close codes. The 44xx codes and their reasons are graphql-transport-ws's
+// (enisdenjo/graphql-ws PROTOCOL.md); 4010 is taskpulse's own.
+const (
+	CloseNormal                 = 1000
+	CloseGoingAway              = 1001
+	CloseMessageTooBig          = 1009 // sent by gorilla itself when ReadLimit is exceeded
+	CloseInternalError          = 4500
+	CloseBadRequest             = 4400
+	CloseUnauthorized           = 4401
+	CloseForbidden              = 4403
+	CloseSubprotocolNotAccepted = 4406
+	CloseInitTimeout            = 4408
+	CloseSubscriberExists       = 4409
+	CloseTooManyInitRequests    = 4429
+	// CloseSlowConsumer: the connection's send queue overflowed. Clients
+	// retry (graphql-ws retries every code it does not know as fatal).
+	CloseSlowConsumer = 4010
+)
+
+// Subprotocol and transport names, as negotiated and as shown in
+// realtime.ConnInfo.Transport.
+const (
+	ProtocolTransportWS = "graphql-transport-ws"
+	ProtocolGraphQLWS   = "graphql-ws"
+	TransportSSE        = "sse"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultInitTimeout    = 3 * time.Second
+	DefaultPingInterval   = 20 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
+	DefaultReadLimit      = 1 << 20
+	DefaultSendQueue      = 512
+	DefaultMaxSubsPerConn = 100
+)
+
+// MaxIDLength bounds an operation id a client may choose.
+const MaxIDLength = 128
+
+// closeGrace is how long a closing connection waits for the peer's close
+// frame before closing TCP, so the peer reliably reads the close code.
+const closeGrace = time.Second
+
+// maxCloseReason is the longest close reason a close frame can carry (125
+// bytes of control payload minus the 2-byte code).
+const maxCloseReason = 123
+
+// Options configures a WebSocket or SSE transport.
+type Options struct {
+	// Authenticate checks a connection's credentials: the connection_init
+	// payload (nil for SSE) and the HTTP request that opened it. It returns
+	// the base context of every operation of the connection (it carries the
+	// viewer), the user id, and when the credentials expire (zero: never).
+	// Its error text is the 4403 close reason (legacy graphql-ws: the
+	// connection_error message; SSE: an UNAUTHENTICATED error). Required.
+	Authenticate func(ctx context.Context, r *http.Request, initPayload map[string]any) (opCtx context.Context, userID string, expiresAt time.Time, err error)
+	// Registry, if set, receives every authenticated connection.
+	Registry *realtime.Registry
+	// CheckOrigin decides the WebSocket upgrade's Origin check (refused:
+	// 403). Nil: gorilla's default (no Origin, or Origin equal to Host).
+	CheckOrigin func(*http.Request) bool
+	// InitTimeout is how long a socket may wait before connection_init
+	// (4408). Default 3s.
+	InitTimeout time.Duration
+	// PingInterval is how often the server pings (WebSocket ping frames;
+	// legacy graphql-ws also gets "ka"; SSE a comment line). A peer silent
+	// for twice this long is dropped. Default 20s.
+	PingInterval time.Duration
+	// WriteTimeout bounds the write of each message; a client that does not
+	// take a message within it is dropped. Default 10s.
+	WriteTimeout time.Duration
+	// ReadLimit is the largest message a client may send (1009 above it;
+	// SSE: the largest request body). Default 1 MiB.
+	ReadLimit int64
+	// SendQueue is how many frames may wait for a connection's writer
+	// before the client is dropped as a slow consumer (4010). Default 512.
+	SendQueue int
+	// MaxSubsPerConn bounds the active operations of one connection. One
+	// more gets an error message (BAD_USER_INPUT); the connection stays.
+	// Default 100.
+	MaxSubsPerConn int
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.InitTimeout <= 0 {
+		o.InitTimeout = DefaultInitTimeout
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.ReadLimit <= 0 {
+		o.ReadLimit = DefaultReadLimit
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = DefaultSendQueue
+	}
+	if o.MaxSubsPerConn <= 0 {
+		o.MaxSubsPerConn = DefaultMaxSubsPerConn
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Stats are a transport's counters, for /metrics.
+type Stats struct {
+	Connections       int    // open connections (WebSocket: upgraded; SSE: streams)
+	Subscriptions     int    // live subscriptions
+	Shapes            int    // distinct subscription shapes (one encoding per event each)
+	FramesSent        uint64 // messages written to clients
+	SlowConsumerDrops uint64 // connections dropped because their queue overflowed
+}
+
+// counters is the mutable side of Stats.
+type counters struct {
+	conns         atomic.Int64
+	subs          atomic.Int64
+	framesSent    atomic.Uint64
+	slowConsumers atomic.Uint64
+}
+
+func (c *counters) stats(shapes int) Stats {
+	return Stats{
+		Connections:       int(c.conns.Load()),
+		Subscriptions:     int(c.subs.Load()),
+		Shapes:            shapes,
+		FramesSent:        c.framesSent.Load(),
+		SlowConsumerDrops: c.slowConsumers.Load(),
+	}
+}
+
+// truncateReason cuts a close reason to what a close frame can carry,
+// on a UTF-8 boundary.
+func truncateReason(s string) string {
+	if len(s) <= maxCloseReason {
+		return s
+	}
+	i := maxCloseReason
+	for i > 0 && s[i]&0xC0 == 0x80 { // continuation byte: back up to a rune start
+		i--
+	}
+	return s[:i]
+}

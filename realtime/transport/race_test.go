@@ -1,0 +1,6 @@
+//go:build race
+
+package transport
+
+// raceEnabled: the race detector changes memory and timing figures.
+const raceEnabled = true

@@ -1,0 +1,164 @@
+package resolvers
+
+import (
+	"context"
+	"strings"
+
+	"github.com/taskpulse/taskpulse/auth"
+	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/graph/model"
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/service"
+)
+
+// stream answers a subscription field in one of two modes.
+//
+// Rendering (realtime.RenderFrom): a transport's Encoder is turning one
+// event into bytes for every subscriber of a query shape; the field yields
+// that event alone. Nothing is authorized here: the hub routed the event
+// only to allowed subscribers, and the rendering must not depend on who
+// receives it.
+//
+// Live (realtime.TargetFrom): a client subscribes; open authorizes and
+// registers a hub subscription whose sink is the transport's connection.
+// The returned channel is never read: payloads go from the hub straight to
+// the connection's queue, so no goroutine waits per subscription.
+func stream[T any](ctx context.Context, convert func(*realtime.Event, *service.EventData) T,
+	open func(auth.Viewer, *realtime.Target) error) (<-chan T, error) {
+	if ev, ok := realtime.RenderFrom(ctx); ok {
+		d, err := ev.Decoded(service.DecodeEventData)
+		if err != nil {
+			return nil, err
+		}
+		ch := make(chan T, 1)
+		ch <- convert(ev, d.(*service.EventData))
+		close(ch)
+		return ch, nil
+	}
+	v, err := auth.Require(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, ok := realtime.TargetFrom(ctx)
+	if !ok {
+		return nil, errs.E(errs.BadUserInput, "subscriptions are served over WebSocket (graphql-transport-ws, graphql-ws) or SSE (graphql-sse)")
+	}
+	if err := open(v, target); err != nil {
+		return nil, err
+	}
+	return make(chan T), nil
+}
+
+// checkAfter validates a resume cursor. This server keeps no event history
+// yet, so any well-formed cursor is answered CURSOR_EXPIRED: the client
+// refetches, then subscribes without after — never a silent gap.
+func checkAfter(after *string) error {
+	if after == nil {
+		return nil
+	}
+	if _, err := realtime.ParseCursor(*after); err != nil {
+		return err
+	}
+	return errs.E(errs.CursorExpired, "events before this subscription are not kept; refetch, then subscribe without after")
+}
+
+func isTaskEvent(ev *realtime.Event) bool { return strings.HasPrefix(ev.Type, "TASK_") }
+
+func isProjectEvent(ev *realtime.Event) bool {
+	return strings.HasPrefix(ev.Type, "TASK_") || strings.HasPrefix(ev.Type, "PROJECT_")
+}
+
+func isType(typ string) func(*realtime.Event) bool {
+	return func(ev *realtime.Event) bool { return ev.Type == typ }
+}
+
+func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *model.TaskEvent, error) {
+	if err := checkAfter(after); err != nil {
+		return nil, err
+	}
+	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.TaskEvent {
+		return &model.TaskEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Task: toTask(*d.Task)}
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		// Subscribing and reading memberships under the service's order
+		// lock means no membership change commits in between; the hub's
+		// pending replay covers changes already published but not yet
+		// dispatched.
+		return r.Svc.Ordered(func() error {
+			sub := r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)}, Follow: true,
+				Accept: isTaskEvent, Encoder: t.Encoder, Sink: t.Sink,
+			})
+			projects, err := r.Svc.Store().UserProjects(ctx, v.UserID)
+			if err != nil {
+				sub.Unsubscribe()
+				return err
+			}
+			rooms := make([]string, len(projects))
+			for i, p := range projects {
+				rooms[i] = realtime.RoomProject(p.ID)
+			}
+			sub.Ready(rooms)
+			t.SetSubscription(sub)
+			return nil
+		})
+	})
+}
+
+func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *string) (<-chan *model.ProjectEvent, error) {
+	if err := checkAfter(after); err != nil {
+		return nil, err
+	}
+	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.ProjectEvent {
+		pe := &model.ProjectEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time}
+		if d.Project != nil {
+			pe.Project = toProject(*d.Project)
+		}
+		if d.Task != nil {
+			pe.Task = toTask(*d.Task)
+		}
+		if d.Member != nil {
+			pe.Member = toUser(*d.Member)
+		}
+		return pe
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		// Checked and subscribed with no membership change in between; a
+		// later removal ends the subscription with FORBIDDEN (EndOnLeave).
+		return r.Svc.Ordered(func() error {
+			if _, err := r.Svc.Project(ctx, projectID); err != nil {
+				return err
+			}
+			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, EndOnLeave: true,
+				Accept: isProjectEvent, Encoder: t.Encoder, Sink: t.Sink,
+			}))
+			return nil
+		})
+	})
+}
+
+func (r *Resolver) notificationUpdates(ctx context.Context, after *string) (<-chan *model.NotificationEvent, error) {
+	if err := checkAfter(after); err != nil {
+		return nil, err
+	}
+	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.NotificationEvent {
+		return &model.NotificationEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Notification: toNotification(*d.Notification)}
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+			UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)},
+			Accept: isType(service.NotificationSent), Encoder: t.Encoder, Sink: t.Sink,
+		}))
+		return nil
+	})
+}
+
+func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent, error) {
+	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.SystemEvent {
+		return &model.SystemEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Message: d.Message}
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+			UserID: v.UserID, Rooms: []string{realtime.RoomAll},
+			Accept: isType(service.SystemUpdate), Encoder: t.Encoder, Sink: t.Sink,
+		}))
+		return nil
+	})
+}

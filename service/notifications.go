@@ -1,0 +1,97 @@
+package service
+
+import (
+	"context"
+
+	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/store"
+)
+
+// SendNotification sends a message to a user the caller shares a team or
+// project with (or themself); admins and services may notify anyone.
+func (s *Service) SendNotification(ctx context.Context, userID, message string) (store.Notification, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.Notification{}, err
+	}
+	if err := id("userId", userID); err != nil {
+		return store.Notification{}, err
+	}
+	msg, err := text("message", message, true, MaxMessageLen)
+	if err != nil {
+		return store.Notification{}, err
+	}
+	if _, err := s.store.User(ctx, userID); err != nil {
+		return store.Notification{}, err
+	}
+	if !v.Admin && !v.Service {
+		ok, err := s.store.SharesTeamOrProject(ctx, v.UserID, userID)
+		if err != nil {
+			return store.Notification{}, err
+		}
+		if !ok {
+			return store.Notification{}, errs.E(errs.Forbidden, "you share no team or project with user %q", userID)
+		}
+	}
+	var n store.Notification
+	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+		var err error
+		n, err = s.store.CreateNotification(ctx, store.Notification{UserID: userID, SenderID: v.UserID, Message: msg})
+		if err != nil {
+			return nil, err
+		}
+		return []*realtime.Event{newEvent(NotificationSent, n.CreatedAt, EventData{Notification: &n}, nil, realtime.RoomUser(userID))}, nil
+	})
+	return n, err
+}
+
+// Notifications lists the caller's notifications, newest first.
+func (s *Service) Notifications(ctx context.Context, unreadOnly bool, limit int) ([]store.Notification, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return nil, errs.E(errs.BadUserInput, "limit must be between 1 and %d", MaxListLimit)
+	}
+	return s.store.UserNotifications(ctx, v.UserID, unreadOnly, limit)
+}
+
+// MarkNotificationRead marks one of the caller's notifications read.
+func (s *Service) MarkNotificationRead(ctx context.Context, notificationID string) (store.Notification, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.Notification{}, err
+	}
+	if err := id("id", notificationID); err != nil {
+		return store.Notification{}, err
+	}
+	n, err := s.store.Notification(ctx, notificationID)
+	if err != nil {
+		return store.Notification{}, err
+	}
+	if n.UserID != v.UserID {
+		return store.Notification{}, errs.E(errs.Forbidden, "notification %q is not yours", notificationID)
+	}
+	return s.store.MarkNotificationRead(ctx, notificationID)
+}
+
+// PublishSystemUpdate broadcasts a message to every connected user: admins
+// and services only.
+func (s *Service) PublishSystemUpdate(ctx context.Context, message string) error {
+	v, err := viewer(ctx)
+	if err != nil {
+		return err
+	}
+	if !v.Admin && !v.Service {
+		return errs.E(errs.Forbidden, "only admins and services publish system updates")
+	}
+	msg, err := text("message", message, true, MaxMessageLen)
+	if err != nil {
+		return err
+	}
+	return s.commit(ctx, func() ([]*realtime.Event, error) {
+		return []*realtime.Event{newEvent(SystemUpdate, store.Now(), EventData{Message: msg}, nil, realtime.RoomAll)}, nil
+	})
+}

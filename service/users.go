@@ -1,0 +1,78 @@
+package service
+
+import (
+	"context"
+	"regexp"
+
+	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/store"
+)
+
+// userIDPattern keeps user ids safe in room names, URLs and logs.
+var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+
+// CreateUser creates an account (the `taskpulse user add` command and the
+// demo seed; there is no public sign-up).
+func (s *Service) CreateUser(ctx context.Context, u store.User) (store.User, error) {
+	if !userIDPattern.MatchString(u.ID) {
+		return store.User{}, errs.E(errs.BadUserInput, "user id %q must be 1-64 letters, digits or . _ @ - and start with a letter or digit", u.ID)
+	}
+	name, err := text("name", u.Name, true, MaxNameLen)
+	if err != nil {
+		return store.User{}, err
+	}
+	email, err := text("email", u.Email, false, 254)
+	if err != nil {
+		return store.User{}, err
+	}
+	u.Name, u.Email = name, email
+	return s.store.CreateUser(ctx, u)
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context) (store.User, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.User{}, err
+	}
+	return s.store.User(ctx, v.UserID)
+}
+
+// User returns a user the caller shares a team or project with (or
+// themself; admins see everyone).
+func (s *Service) User(ctx context.Context, userID string) (store.User, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := id("id", userID); err != nil {
+		return store.User{}, err
+	}
+	u, err := s.store.User(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	if v.Admin {
+		return u, nil
+	}
+	ok, err := s.store.SharesTeamOrProject(ctx, v.UserID, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	if !ok {
+		return store.User{}, errs.E(errs.Forbidden, "you share no team or project with user %q", userID)
+	}
+	return u, nil
+}
+
+// RequireAdmin returns FORBIDDEN unless the caller is an admin.
+func (s *Service) RequireAdmin(ctx context.Context) error {
+	v, err := viewer(ctx)
+	if err != nil {
+		return err
+	}
+	if !v.Admin {
+		return errs.E(errs.Forbidden, "admin only")
+	}
+	return nil
+}

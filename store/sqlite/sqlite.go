@@ -1,0 +1,408 @@
+// Package sqlite owns taskpulse's SQLite adapter of store.Store: the
+// connection pools, the pragmas, the embedded schema migrations and the SQL
+// behind every Store method. It uses modernc.org/sqlite (pure Go, no cgo).
+//
+// SQLite allows one writer at a time. Rather than letting several pooled
+// connections race for the write lock (and fail with SQLITE_BUSY, or
+// deadlock when two deferred transactions both try to upgrade), every write
+// goes through a pool of exactly one connection, so writers queue in Go and
+// honour their contexts while waiting. Its transactions still BEGIN
+// IMMEDIATE, which takes the write lock up front: another process on the
+// same file (the `taskpulse user add` command beside a running server) then
+// waits under busy_timeout instead of failing half-way. Reads go through a
+// separate pool of query-only connections that, in WAL mode, run beside the
+// writer and see the last committed state. ":memory:" is the exception: one
+// connection serves reads and writes, because a plain in-memory database
+// exists per connection and a shared-cache one fails its readers with
+// SQLITE_LOCKED while a write is in progress.
+//
+// Every statement is prepared once, when the store opens (stmtcache.go), and
+// timestamps are stored as integer microseconds, so they round-trip exactly.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/store"
+
+	// Registers the "sqlite" database/sql driver.
+	_ "modernc.org/sqlite"
+)
+
+// MemoryDSN is the DSN of a private in-memory database (DATABASE_URL
+// "sqlite::memory:"). Its data lives as long as the Store.
+const MemoryDSN = ":memory:"
+
+// busyTimeout bounds how long a connection waits for a lock another process
+// holds before giving up with SQLITE_BUSY.
+const busyTimeout = 5 * time.Second
+
+// Store is the SQLite implementation of store.Store. It is safe for
+// concurrent use.
+type Store struct {
+	w *sql.DB // exactly one connection: the only writer
+	r *sql.DB // query-only readers; the same pool as w for :memory:
+
+	// The prepared statements of w and r (the same cache when r is w).
+	wc, rc *stmtCache
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the database named by dsn, the part of
+// DATABASE_URL after "sqlite:": a file path, or ":memory:" for a private
+// in-memory database. It applies any pending migrations and refuses a
+// database whose schema is newer than this build (ErrSchemaTooNew).
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	s, err := openPools(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.w, migrationFiles); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	// Statements are prepared against the migrated schema.
+	if s.wc, err = newStmtCache(ctx, s.w, allQueries()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	s.rc = s.wc
+	if s.r != s.w {
+		if s.rc, err = newStmtCache(ctx, s.r, readQueries()); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// readQueries are the statements that run on the reader pool.
+func readQueries() []string {
+	return append(existsQueries(),
+		getUserQuery, usersByIDsQuery,
+		getTeamQuery, isTeamMemberQuery, teamMembersQuery, userTeamsQuery,
+		getProjectQuery, isProjectMemberQuery, projectMembersQuery, userProjectsQuery, sharesQuery,
+		getTaskQuery, projectTasksQuery, visibleTasksQuery,
+		getNotificationQuery, notificationsQuery, unreadNotificationsQuery,
+		getSettingQuery,
+	)
+}
+
+// allQueries are all the store's statements; the writer runs reads too,
+// inside its transactions.
+func allQueries() []string {
+	return append(readQueries(),
+		insertUserQuery,
+		insertTeamQuery, insertTeamMemberQuery,
+		insertProjectQuery, insertProjectMemberQuery, deleteProjectMemberQuery, updateProjectQuery, deleteProjectQuery,
+		insertTaskQuery, updateTaskQuery, deleteTaskQuery,
+		insertNotificationQuery, markNotificationReadQuery,
+		insertSettingQuery,
+	)
+}
+
+// rq runs single statements on the reader pool.
+func (s *Store) rq() queryer { return cachedDB{s.rc} }
+
+// openPools opens the connection pools and checks that they connect, without
+// touching the schema.
+func openPools(ctx context.Context, dsn string) (*Store, error) {
+	if dsn == "" {
+		return nil, errors.New("sqlite: empty database path (want a file path or :memory:)")
+	}
+	if strings.ContainsRune(dsn, 0) {
+		return nil, errors.New("sqlite: database path contains a NUL byte")
+	}
+	common := url.Values{}
+	common.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	common.Set("_foreign_keys", "1")
+
+	if dsn == MemoryDSN {
+		// A plain :memory: database exists per connection, and a shared-cache
+		// one (mode=memory&cache=shared) makes readers fail with
+		// SQLITE_LOCKED, which busy_timeout does not retry, whenever a write
+		// is in progress; the memdb VFS blocks readers for the whole write
+		// transaction too. So the in-memory database is one connection that
+		// serves reads and writes alike and is never recycled: every
+		// statement sees the same database, and callers queue for it in Go.
+		q := cloneValues(common)
+		q.Set("_txlock", "immediate")
+		db, err := sql.Open("sqlite", MemoryDSN+"?"+q.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		s := &Store{w: db, r: db}
+		if err := db.PingContext(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", MemoryDSN, err)
+		}
+		return s, nil
+	}
+
+	abs, err := filepath.Abs(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: database path %q: %w", dsn, err)
+	}
+	common.Set("_journal_mode", "WAL")
+	common.Set("_synchronous", "NORMAL")
+	// A file: URI with an absolute, escaped path: no character of the path
+	// (such as '?' or '#') can be read as a parameter.
+	uri := func(extra url.Values) string {
+		q := cloneValues(common)
+		for k, v := range extra {
+			q[k] = v
+		}
+		u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+		return u.String()
+	}
+
+	w, err := sql.Open("sqlite", uri(url.Values{"_txlock": {"immediate"}}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	r, err := sql.Open("sqlite", uri(url.Values{"_query_only": {"1"}}))
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	readers := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+
+	s := &Store{w: w, r: r}
+	// The writer connects first: it creates the file and switches it to WAL
+	// (a property of the file), before any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if err := r.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	return s, nil
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+// Ping checks that both pools reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if s.r != s.w {
+		if err := s.r.PingContext(ctx); err != nil {
+			return fmt.Errorf("sqlite: ping: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes the pools; an in-memory database is gone afterwards. It is
+// safe to call more than once.
+func (s *Store) Close() error {
+	var err error
+	if s.rc != nil && s.rc != s.wc {
+		err = s.rc.close()
+	}
+	if s.wc != nil {
+		err = errors.Join(err, s.wc.close())
+	}
+	if s.r != s.w {
+		err = errors.Join(err, s.r.Close())
+	}
+	return errors.Join(err, s.w.Close())
+}
+
+// queryer is what a *sql.DB and a *sql.Tx have in common, so that lookups
+// can run alone or inside a transaction.
+type queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
+// commits it unless fn fails.
+func (s *Store) write(ctx context.Context, fn func(tx queryer) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(cachedTx{tx, s.wc}); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction, so that its statements see one
+// snapshot (a parent's existence and its children agree).
+func (s *Store) read(ctx context.Context, fn func(tx queryer) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(cachedTx{tx, s.rc})
+}
+
+// wrap names the operation in an internal error; errors that carry a code
+// are already what a client may see and pass through unchanged.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *errs.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// kind names a table whose rows are looked up by id.
+type kind int
+
+const (
+	kindUser kind = iota
+	kindTeam
+	kindProject
+	kindTask
+	kindNotification
+)
+
+func (k kind) String() string {
+	return [...]string{"user", "team", "project", "task", "notification"}[k]
+}
+
+func (k kind) table() string {
+	return [...]string{"users", "teams", "projects", "tasks", "notifications"}[k]
+}
+
+// maxIDInMessage bounds how much of a client-supplied id an error repeats.
+const maxIDInMessage = 64
+
+// notFound is the error for a missing record of kind k.
+func notFound(k kind, id string) error {
+	if len(id) > maxIDInMessage {
+		id = id[:maxIDInMessage] + "…"
+	}
+	return errs.E(errs.NotFound, "%s %q not found", k, id)
+}
+
+func (k kind) existsQuery() string {
+	return `SELECT EXISTS (SELECT 1 FROM ` + k.table() + ` WHERE id = ?)`
+}
+
+func existsQueries() []string {
+	var qs []string
+	for k := kindUser; k <= kindNotification; k++ {
+		qs = append(qs, k.existsQuery())
+	}
+	return qs
+}
+
+// exists reports whether a row of kind k has the given id.
+func exists(ctx context.Context, q queryer, k kind, id string) (bool, error) {
+	var ok bool
+	err := q.QueryRowContext(ctx, k.existsQuery(), id).Scan(&ok)
+	return ok, err
+}
+
+// mustExist returns a NotFound error unless a row of kind k has the id.
+func mustExist(ctx context.Context, q queryer, k kind, id string) error {
+	ok, err := exists(ctx, q, k, id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound(k, id)
+	}
+	return nil
+}
+
+// mustBeNew returns a BadUserInput error if a row of kind k has the id: a
+// caller-chosen id that is taken is a conflict the caller can fix.
+func mustBeNew(ctx context.Context, q queryer, k kind, id string) error {
+	ok, err := exists(ctx, q, k, id)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return errs.E(errs.BadUserInput, "%s %q already exists", k, id)
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// collect scans every row of rows with scan, closing rows. It never returns
+// a nil slice: an empty listing is an empty list.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := make([]T, 0)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// stamp returns t as stored (UTC, microseconds), or now when t is zero.
+func stamp(t time.Time) time.Time {
+	if t.IsZero() {
+		return store.Now()
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// micros and fromMicros convert timestamps to and from their column form:
+// microseconds since the Unix epoch, exact at the store's precision.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// nullable maps the domain's "" (none) to SQL NULL, for optional references
+// that foreign keys must check only when set.
+func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// later returns the later of now and prev, so that UpdatedAt never moves
+// backwards even if the clock does.
+func later(now, prev time.Time) time.Time {
+	if now.Before(prev) {
+		return prev
+	}
+	return now
+}

@@ -1,0 +1,332 @@
+// Test harness: runs the real taskpulse binary for one test file.
+//
+// It builds nothing. The binary is $TASKPULSE_BIN or ../../bin/taskpulse
+// (relative to this directory; `go build -o bin/taskpulse .` in the repo
+// root makes it). Each server gets its own temp dir, SQLite file and random
+// JWT secret; users are made with `taskpulse user add` and tokens with
+// `taskpulse token`, exactly as an operator would. Every wait has a timeout.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtemp, rm, access } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export const BIN = process.env.TASKPULSE_BIN
+  ? resolve(process.env.TASKPULSE_BIN)
+  : resolve(here, '../../bin/taskpulse');
+
+/** Names for the users a test file may ask for by id. */
+const NAMES = { alice: 'Alice', bob: 'Bob', carol: 'Carol', dave: 'Dave', erin: 'Erin' };
+
+/** Rejects with a message naming what was awaited if p takes longer than ms. */
+export function withTimeout(p, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function run(args, env, timeoutMs = 15000) {
+  return new Promise((resolvePromise, reject) => {
+    execFile(BIN, args, { env, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`taskpulse ${args.join(' ')} failed (${err.code ?? err.signal}): ${stderr.trim()}`));
+        return;
+      }
+      resolvePromise(stdout);
+    });
+  });
+}
+
+/** Throws a clear error when the binary has not been built. */
+export async function requireBinary() {
+  try {
+    await access(BIN, fsConstants.X_OK);
+  } catch {
+    throw new Error(`no taskpulse binary at ${BIN}: run \`go build -o bin/taskpulse .\` in the repo root or set TASKPULSE_BIN`);
+  }
+}
+
+/**
+ * Starts `taskpulse serve` on 127.0.0.1:0 with fresh state.
+ *
+ * @param {object} [opts]
+ * @param {string[]} [opts.users] user ids to create before serving
+ * @param {Record<string,string>} [opts.env] extra environment
+ */
+export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], env: extra = {} } = {}) {
+  await requireBinary();
+  const dir = await mkdtemp(join(tmpdir(), 'taskpulse-js-'));
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? dir,
+    TMPDIR: tmpdir(),
+    DATABASE_URL: `sqlite:${join(dir, 't.db')}`,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ADDR: '127.0.0.1:0',
+    // Tests make more calls per minute than a person; limits have their own tests.
+    RATE_LIMIT_PER_MIN: '100000',
+    // Shutdown with open sockets waits at most this long.
+    DRAIN_TIMEOUT: '1s',
+    ...extra,
+  };
+  for (const id of users) {
+    await run(['user', 'add', id, '--name', NAMES[id] ?? id], env);
+  }
+
+  const child = spawn(BIN, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    // Keep the tail only: enough to explain a failure.
+    stderr = (stderr + chunk).slice(-64 * 1024);
+  });
+  const exited = new Promise((resolveExit) => {
+    child.once('exit', (code, signal) => resolveExit({ code, signal }));
+  });
+
+  const url = await withTimeout(
+    new Promise((resolveURL, reject) => {
+      let out = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        const m = /^taskpulse listening on (http:\/\/\S+)$/m.exec(out);
+        if (m) resolveURL(m[1].replace(/\/$/, ''));
+      });
+      exited.then(({ code, signal }) =>
+        reject(new Error(`taskpulse serve exited (${code ?? signal}) before listening:\n${stderr}`)),
+      );
+      child.once('error', reject);
+    }),
+    15000,
+    'the "taskpulse listening on" line',
+  ).catch(async (err) => {
+    child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  });
+
+  const tokens = new Map();
+  const server = {
+    url,
+    httpURL: `${url}/graphql`,
+    wsURL: `${url.replace(/^http/, 'ws')}/graphql`,
+    dir,
+    env,
+    get stderr() {
+      return stderr;
+    },
+    /** A fresh JWT for the user from `taskpulse token` (cached per id and ttl). */
+    async token(id, ttl) {
+      const key = `${id}/${ttl ?? ''}`;
+      if (!tokens.has(key)) {
+        const args = ['token', id, ...(ttl ? ['--ttl', ttl] : [])];
+        const out = (await run(args, env)).trim();
+        if (!/^[\w-]+\.[\w-]+\.[\w-]+$/.test(out)) {
+          throw new Error(`taskpulse ${args.join(' ')} printed ${JSON.stringify(out)}, not a JWT alone`);
+        }
+        tokens.set(key, out);
+      }
+      return tokens.get(key);
+    },
+    /** POST /graphql as a user (a token string, or null for none). Returns {status, body}. */
+    async post(token, query, variables = {}) {
+      const headers = { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await withTimeout(
+        fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) }),
+        10000,
+        'POST /graphql',
+      );
+      const text = await res.text();
+      let body;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new Error(`POST /graphql answered ${res.status} with non-JSON: ${text.slice(0, 300)}`);
+      }
+      return { status: res.status, body };
+    },
+    /** Like post, as user id, and fails on any GraphQL error; returns data. */
+    async gql(userId, query, variables = {}) {
+      const { status, body } = await server.post(await server.token(userId), query, variables);
+      if (body.errors?.length || status !== 200) {
+        throw new Error(`${userId}: ${query.trim().split('\n')[0]} → ${status} ${JSON.stringify(body)}`);
+      }
+      return body.data;
+    },
+    /** SIGTERM, then the exit status ({code, signal}); SIGKILL after 15 s. */
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      let result;
+      try {
+        result = await withTimeout(exited, 15000, 'taskpulse to exit after SIGTERM');
+      } catch (err) {
+        child.kill('SIGKILL');
+        result = await exited;
+        result.timedOut = true;
+      }
+      await rm(dir, { recursive: true, force: true });
+      return result;
+    },
+  };
+  return server;
+}
+
+/** Makes a project owned by owner with the given members; returns its id. */
+export async function makeProject(server, owner, name, members = []) {
+  const { createProject } = await server.gql(
+    owner,
+    'mutation ($name: String!) { createProject(input: { name: $name }) { id } }',
+    { name },
+  );
+  for (const m of members) {
+    await server.gql(owner, 'mutation ($p: ID!, $u: ID!) { addProjectMember(projectId: $p, userId: $u) { id } }', {
+      p: createProject.id,
+      u: m,
+    });
+  }
+  return createProject.id;
+}
+
+/** Creates a task as user; returns the task {id, title, ...}. */
+export async function createTask(server, user, input) {
+  const { createTask: task } = await server.gql(
+    user,
+    'mutation ($in: CreateTaskInput!) { createTask(input: $in) { id title status projectId userId assignedTo } }',
+    { in: input },
+  );
+  return task;
+}
+
+/**
+ * A queue over callbacks (next/error/complete) so a test can await the next
+ * item with a timeout, or assert that nothing arrives for a while.
+ */
+export function eventQueue() {
+  const items = [];
+  const waiters = [];
+  let ended = null; // { error } or { complete: true }
+  function wake() {
+    while (waiters.length && (items.length || ended)) {
+      const w = waiters.shift();
+      if (items.length) w.resolve(items.shift());
+      else if (ended.error !== undefined) w.reject(ended.error);
+      else w.reject(new Error('the subscription completed'));
+    }
+  }
+  return {
+    items,
+    get ended() {
+      return ended;
+    },
+    next(v) {
+      items.push(v);
+      wake();
+    },
+    error(e) {
+      ended = { error: e };
+      wake();
+    },
+    complete() {
+      ended = { complete: true };
+      wake();
+    },
+    /** The next item, or a rejection after ms. */
+    take(ms, what = 'an event') {
+      return new Promise((resolveItem, reject) => {
+        const waiter = {
+          resolve: (v) => {
+            clearTimeout(timer);
+            resolveItem(v);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
+        // A timed-out waiter leaves the line, so it cannot swallow a later item.
+        const timer = setTimeout(() => {
+          const i = waiters.indexOf(waiter);
+          if (i >= 0) waiters.splice(i, 1);
+          reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+        }, ms);
+        waiters.push(waiter);
+        wake();
+      });
+    },
+    /** Resolves with how the subscription ended ({error} or {complete}), or rejects after ms. */
+    async end(ms, what = 'the subscription to end') {
+      const deadline = Date.now() + ms;
+      while (!ended) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+        await sleep(10);
+      }
+      return ended;
+    },
+  };
+}
+
+/**
+ * Fires an action (e.g. a mutation) every `every` ms until the queue gets its
+ * first item, which proves the subscription is live on the server; there is
+ * no protocol message that says so. Returns {event, fired} where fired lists
+ * what each action returned.
+ */
+export async function fireUntilEvent(queue, fire, { every = 250, timeout = 8000, what = 'the first event' } = {}) {
+  const fired = [];
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    fired.push(await fire(fired.length));
+    try {
+      const event = await queue.take(Math.min(every, Math.max(1, deadline - Date.now())), what);
+      return { event, fired };
+    } catch (err) {
+      if (queue.ended) throw new Error(`subscription ended before ${what}: ${describe(queue.ended)}`);
+      if (Date.now() >= deadline) throw err;
+    }
+  }
+}
+
+/**
+ * The next item that satisfies pred, skipping others (late warm-up events
+ * from fireUntilEvent, say); rejects after ms in all.
+ */
+export async function takeWhere(queue, pred, ms, what = 'a matching event') {
+  const deadline = Date.now() + ms;
+  const skipped = [];
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${what}; skipped ${describe(skipped)}`);
+    const item = await queue.take(left, what).catch((err) => {
+      throw new Error(`${err.message}; skipped ${describe(skipped)}`);
+    });
+    if (pred(item)) return item;
+    skipped.push(item);
+  }
+}
+
+/** Drains what arrived in the next ms; the array of items. */
+export async function quietFor(queue, ms) {
+  await sleep(ms);
+  return queue.items.splice(0);
+}
+
+export function describe(v) {
+  if (v instanceof Error) return `${v.name}: ${v.message}`;
+  if (v && typeof v === 'object' && 'code' in v && 'reason' in v) return `close ${v.code} ${v.reason}`;
+  try {
+    return JSON.stringify(v);
+  } catch {
+    return String(v);
+  }
+}
+
+export { sleep };
