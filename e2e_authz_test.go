@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,20 +77,33 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 }
 
 // TestInvalidTokenIsRefusedWith401: a present but bad token is never
-// treated as anonymous.
+// treated as anonymous, and an event stream needs a token.
 func TestInvalidTokenIsRefusedWith401(t *testing.T) {
 	e := start(t, nil)
-	for _, header := range []string{"Bearer not-a-jwt", "Bearer " + strings.Repeat("a", 9000), "Basic YWxpY2U6cHc="} {
-		req, _ := http.NewRequest("POST", e.m.URL()+"/graphql", strings.NewReader(`{"query":"{ me { id } }"}`))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", header)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("Authorization %.20q: status %d, want 401", header, res.StatusCode)
-		}
+	cases := []struct{ name, header, accept, query string }{
+		{"malformed", "Bearer not-a-jwt", "application/json", `{ me { id } }`},
+		{"oversized", "Bearer " + strings.Repeat("a", 9000), "application/json", `{ me { id } }`},
+		{"not bearer", "Basic YWxpY2U6cHc=", "application/json", `{ me { id } }`},
+		{"sse without token", "", "text/event-stream", `subscription { systemUpdates { message } }`},
+		{"sse with bad token", "Bearer nope", "text/event-stream", `subscription { systemUpdates { message } }`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", e.m.URL()+"/graphql", strings.NewReader(`{"query":"`+c.query+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", c.accept)
+			if c.header != "" {
+				req.Header.Set("Authorization", c.header)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"UNAUTHENTICATED"`) {
+				t.Fatalf("status %d body %s, want 401 UNAUTHENTICATED", res.StatusCode, body)
+			}
+		})
 	}
 }

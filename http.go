@@ -60,7 +60,7 @@ func (m *Main) routes() http.Handler {
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.cors(http.MaxBytesHandler(m.authn.Middleware(gql), cfg.HTTPMaxBody)))
+	mux.Handle("/graphql", m.cors(http.MaxBytesHandler(m.authn.Middleware(sseNeedsToken(gql)), cfg.HTTPMaxBody)))
 	pg := playground.Handler("/graphql")
 	mux.Handle("GET /{$}", pg)
 	mux.Handle("GET "+playground.AssetsPrefix, pg)
@@ -71,6 +71,22 @@ func (m *Main) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("GET /metrics", m.metrics())
 	return mux
+}
+
+// sseNeedsToken answers an SSE request without a token 401 before a stream
+// starts, as a bad token already is: an event stream cannot be anonymous,
+// and a client should not have to parse a stream to learn it.
+func sseNeedsToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := auth.ViewerFrom(r.Context()); !ok && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="taskpulse"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"errors":[{"message":"missing token: send Authorization: Bearer <jwt>","extensions":{"code":"UNAUTHENTICATED"}}]}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // ready answers 200 while the store answers and the server is not draining,
@@ -101,6 +117,9 @@ func (m *Main) authenticateConn(ctx context.Context, r *http.Request, init map[s
 		token, ok = auth.BearerToken(r.Header.Get("Authorization"))
 	}
 	if !ok {
+		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send Authorization: Bearer <jwt>")
+		}
 		return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send connection_init {\"token\": \"<jwt>\"} or an Authorization header")
 	}
 	v, err := m.authn.Verify(ctx, token)

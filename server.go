@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -54,6 +55,7 @@ type Main struct {
 	sse      *transport.SSE
 	srv      *http.Server
 	ln       net.Listener
+	debug    *http.Server
 	served   chan error
 	draining atomic.Bool
 }
@@ -123,6 +125,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go func() { m.served <- m.srv.Serve(m.ln) }()
+	if cfg.DebugAddr != "" {
+		if err := m.serveDebug(cfg.DebugAddr); err != nil {
+			_ = m.srv.Close()
+			<-m.served
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -147,6 +156,9 @@ func (m *Main) Close(ctx context.Context) error {
 	go func() { shut <- m.srv.Shutdown(ctx) }()
 	m.registry.Drain(ctx, m.cfg.DrainTimeout, 1001, "server shutting down")
 	err := <-shut
+	if m.debug != nil {
+		err = errors.Join(err, m.debug.Close())
+	}
 	if serr := <-m.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
@@ -172,6 +184,25 @@ func (m *Main) closeComponents() error {
 		errs = append(errs, m.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// serveDebug serves Go's profiles on their own listener (DEBUG_ADDR), so
+// they are never reachable through the public address.
+func (m *Main) serveDebug(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("DEBUG_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.debug = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.debug.Serve(ln) }()
+	m.log.Info("debug listener (pprof)", "addr", ln.Addr().String())
+	return nil
 }
 
 // newLogger builds the process logger from LOG_LEVEL and LOG_FORMAT.

@@ -130,6 +130,11 @@ type Config struct {
 	// LogFormat (LOG_FORMAT: text or json; default text) is the log line
 	// encoding.
 	LogFormat string
+
+	// DebugAddr (DEBUG_ADDR, default unset) serves Go's /debug/pprof
+	// profiles on a second listener, for operators; bind it to loopback or
+	// a private interface, never to the public address.
+	DebugAddr string
 }
 
 // Defaults, in the units of the fields they fill.
@@ -190,6 +195,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 
 		LogLevel:  r.logLevel("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
+	}
+	if v := r.str("DEBUG_ADDR", ""); v != "" {
+		c.DebugAddr = r.addr("DEBUG_ADDR", v)
 	}
 	c.DatabaseKind, c.SQLitePath = r.database("DATABASE_URL", c.DatabaseURL)
 	r.redisURL("REDIS_URL", c.RedisURL)

@@ -23,7 +23,7 @@ import (
 // registers a hub subscription whose sink is the transport's connection.
 // The returned channel is never read: payloads go from the hub straight to
 // the connection's queue, so no goroutine waits per subscription.
-func stream[T any](ctx context.Context, convert func(*realtime.Event, *service.EventData) T,
+func stream[T any](ctx context.Context, after *string, convert func(*realtime.Event, *service.EventData) T,
 	open func(auth.Viewer, *realtime.Target) error) (<-chan T, error) {
 	if ev, ok := realtime.RenderFrom(ctx); ok {
 		d, err := ev.Decoded(service.DecodeEventData)
@@ -37,6 +37,12 @@ func stream[T any](ctx context.Context, convert func(*realtime.Event, *service.E
 	}
 	v, err := auth.Require(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// Root arguments (after, projectId) matter only when subscribing: a
+	// rendering reuses some subscriber's operation, whose arguments are not
+	// the receiver's.
+	if err := checkAfter(after); err != nil {
 		return nil, err
 	}
 	target, ok := realtime.TargetFrom(ctx)
@@ -73,10 +79,7 @@ func isType(typ string) func(*realtime.Event) bool {
 }
 
 func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *model.TaskEvent, error) {
-	if err := checkAfter(after); err != nil {
-		return nil, err
-	}
-	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.TaskEvent {
+	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.TaskEvent {
 		return &model.TaskEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Task: toTask(*d.Task)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
 		// Subscribing and reading memberships under the service's order
@@ -105,10 +108,7 @@ func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *mode
 }
 
 func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *string) (<-chan *model.ProjectEvent, error) {
-	if err := checkAfter(after); err != nil {
-		return nil, err
-	}
-	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.ProjectEvent {
+	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.ProjectEvent {
 		pe := &model.ProjectEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time}
 		if d.Project != nil {
 			pe.Project = toProject(*d.Project)
@@ -137,10 +137,7 @@ func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *
 }
 
 func (r *Resolver) notificationUpdates(ctx context.Context, after *string) (<-chan *model.NotificationEvent, error) {
-	if err := checkAfter(after); err != nil {
-		return nil, err
-	}
-	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.NotificationEvent {
+	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.NotificationEvent {
 		return &model.NotificationEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Notification: toNotification(*d.Notification)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
 		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
@@ -152,7 +149,7 @@ func (r *Resolver) notificationUpdates(ctx context.Context, after *string) (<-ch
 }
 
 func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent, error) {
-	return stream(ctx, func(ev *realtime.Event, d *service.EventData) *model.SystemEvent {
+	return stream(ctx, nil, func(ev *realtime.Event, d *service.EventData) *model.SystemEvent {
 		return &model.SystemEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Message: d.Message}
 	}, func(v auth.Viewer, t *realtime.Target) error {
 		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
