@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/taskpulse/taskpulse/auth"
@@ -58,9 +57,6 @@ func seedDemo(ctx context.Context, m *Main, log *slog.Logger, out io.Writer) err
 		return err
 	}
 	base := m.URL()
-	if host, port, err := net.SplitHostPort(m.ln.Addr().String()); err == nil && (host == "::" || host == "0.0.0.0") {
-		base = "http://localhost:" + port
-	}
 	// Plain lines on stdout, so the link and tokens copy without quoting.
 	fmt.Fprintf(out, "\nPlayground (as alice): %s/#token=%s\n", base, alice)
 	fmt.Fprintf(out, "Token for alice: %s\n", alice)

@@ -135,8 +135,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	return m, nil
 }
 
-// URL is the server's base URL, e.g. http://127.0.0.1:43121.
-func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
+// URL is the server's base URL, e.g. http://127.0.0.1:43121; a wildcard
+// bind (":8080") is shown as localhost, an address a browser can open.
+func (m *Main) URL() string {
+	host, port, err := net.SplitHostPort(m.ln.Addr().String())
+	if err != nil || net.ParseIP(host).IsUnspecified() {
+		return "http://localhost:" + port
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
 
 // Service exposes the use cases (tests and the demo seed create data).
 func (m *Main) Service() *service.Service { return m.svc }
