@@ -266,13 +266,23 @@ func (r *reader) str(name, def string) string {
 }
 
 func (r *reader) positiveInt(name string, def int) int {
+	return positive(r, name, def, strconv.Atoi, "want a whole number")
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	return positive(r, name, def, time.ParseDuration, "want a duration such as 500ms, 30s or 5m")
+}
+
+// positive reads a number-like variable that must be greater than zero;
+// unset means def, unparsable or non-positive is reported.
+func positive[T int | time.Duration](r *reader, name string, def T, parse func(string) (T, error), want string) T {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	n, err := parse(v)
 	if err != nil {
-		r.fail(name, v, "want a whole number")
+		r.fail(name, v, "%s", want)
 		return def
 	}
 	if n <= 0 {
@@ -280,23 +290,6 @@ func (r *reader) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
-}
-
-func (r *reader) duration(name string, def time.Duration) time.Duration {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		r.fail(name, v, "want a duration such as 500ms, 30s or 5m")
-		return def
-	}
-	if d <= 0 {
-		r.fail(name, v, "must be greater than 0")
-		return def
-	}
-	return d
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {

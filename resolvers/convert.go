@@ -25,36 +25,12 @@ func toUser(u store.User) *model.User {
 	return &model.User{ID: u.ID, Name: u.Name, Email: opt(u.Email)}
 }
 
-func toUsers(us []store.User) []*model.User {
-	out := make([]*model.User, len(us))
-	for i, u := range us {
-		out[i] = toUser(u)
-	}
-	return out
-}
-
 func toTeam(t store.Team) *model.Team {
 	return &model.Team{ID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy}
 }
 
-func toTeams(ts []store.Team) []*model.Team {
-	out := make([]*model.Team, len(ts))
-	for i, t := range ts {
-		out[i] = toTeam(t)
-	}
-	return out
-}
-
 func toProject(p store.Project) *model.Project {
 	return &model.Project{ID: p.ID, Name: p.Name, OwnerID: p.OwnerID, TeamID: opt(p.TeamID)}
-}
-
-func toProjects(ps []store.Project) []*model.Project {
-	out := make([]*model.Project, len(ps))
-	for i, p := range ps {
-		out[i] = toProject(p)
-	}
-	return out
 }
 
 func toTask(t store.Task) *model.Task {
@@ -65,24 +41,8 @@ func toTask(t store.Task) *model.Task {
 	}
 }
 
-func toTasks(ts []store.Task) []*model.Task {
-	out := make([]*model.Task, len(ts))
-	for i, t := range ts {
-		out[i] = toTask(t)
-	}
-	return out
-}
-
 func toNotification(n store.Notification) *model.Notification {
 	return &model.Notification{ID: n.ID, UserID: n.UserID, Message: n.Message, Read: n.Read, CreatedAt: n.CreatedAt, SenderID: opt(n.SenderID)}
-}
-
-func toNotifications(ns []store.Notification) []*model.Notification {
-	out := make([]*model.Notification, len(ns))
-	for i, n := range ns {
-		out[i] = toNotification(n)
-	}
-	return out
 }
 
 func toConnections(cs []realtime.ConnInfo) []*model.Connection {
@@ -94,6 +54,17 @@ func toConnections(cs []realtime.ConnInfo) []*model.Connection {
 		}
 	}
 	return out
+}
+
+// each converts every element of a list.
+func each[T, M any](f func(T) M) func([]T) []M {
+	return func(xs []T) []M {
+		out := make([]M, len(xs))
+		for i, x := range xs {
+			out[i] = f(x)
+		}
+		return out
+	}
 }
 
 // out converts a service result, passing its error through.

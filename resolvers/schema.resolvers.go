@@ -109,7 +109,7 @@ func (r *mutationResolver) DisconnectUser(ctx context.Context, userID string) (i
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
 	us, err := r.Svc.Store().ProjectMembers(ctx, obj.ID)
-	return out(us, err, toUsers)
+	return out(us, err, each(toUser))
 }
 
 // Me is the resolver for the me field.
@@ -133,7 +133,7 @@ func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error
 // Tasks is the resolver for the tasks field.
 func (r *queryResolver) Tasks(ctx context.Context, projectID *string) ([]*model.Task, error) {
 	ts, err := r.Svc.Tasks(ctx, projectID)
-	return out(ts, err, toTasks)
+	return out(ts, err, each(toTask))
 }
 
 // Project is the resolver for the project field.
@@ -145,7 +145,7 @@ func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project,
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) {
 	ps, err := r.Svc.Projects(ctx)
-	return out(ps, err, toProjects)
+	return out(ps, err, each(toProject))
 }
 
 // Team is the resolver for the team field.
@@ -157,13 +157,13 @@ func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error
 // Teams is the resolver for the teams field.
 func (r *queryResolver) Teams(ctx context.Context) ([]*model.Team, error) {
 	ts, err := r.Svc.Teams(ctx)
-	return out(ts, err, toTeams)
+	return out(ts, err, each(toTeam))
 }
 
 // Notifications is the resolver for the notifications field.
 func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, limit *int32) ([]*model.Notification, error) {
 	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, int(*limit))
-	return out(ns, err, toNotifications)
+	return out(ns, err, each(toNotification))
 }
 
 // Connections is the resolver for the connections field.
@@ -197,7 +197,7 @@ func (r *subscriptionResolver) SystemUpdates(ctx context.Context) (<-chan *model
 // Members is the resolver for the members field.
 func (r *teamResolver) Members(ctx context.Context, obj *model.Team) ([]*model.User, error) {
 	us, err := r.Svc.Store().TeamMembers(ctx, obj.ID)
-	return out(us, err, toUsers)
+	return out(us, err, each(toUser))
 }
 
 // Online is the resolver for the online field.

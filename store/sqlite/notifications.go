@@ -113,20 +113,5 @@ func (s *Store) UserNotifications(ctx context.Context, userID string, unreadOnly
 	if unreadOnly {
 		query = unreadNotificationsQuery
 	}
-	var ns []store.Notification
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, query, userID, limit)
-		if err != nil {
-			return err
-		}
-		ns, err = collect(rows, scanNotification)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list notifications", err)
-	}
-	return ns, nil
+	return listUnder(ctx, s, "list notifications", kindUser, userID, scanNotification, query, userID, limit)
 }

@@ -204,22 +204,7 @@ func (s *Store) RemoveProjectMember(ctx context.Context, projectID, userID strin
 // ProjectMembers lists the project's members, the owner included, ordered
 // by user id.
 func (s *Store) ProjectMembers(ctx context.Context, projectID string) ([]store.User, error) {
-	var us []store.User
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindProject, projectID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, projectMembersQuery, projectID)
-		if err != nil {
-			return err
-		}
-		us, err = collect(rows, scanUser)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list project members", err)
-	}
-	return us, nil
+	return listUnder(ctx, s, "list project members", kindProject, projectID, scanUser, projectMembersQuery, projectID)
 }
 
 // IsProjectMember reports whether the user is a member of the project; a
@@ -232,22 +217,7 @@ func (s *Store) IsProjectMember(ctx context.Context, projectID, userID string) (
 
 // UserProjects lists the projects the user is a member of, ordered by id.
 func (s *Store) UserProjects(ctx context.Context, userID string) ([]store.Project, error) {
-	var ps []store.Project
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, userProjectsQuery, userID)
-		if err != nil {
-			return err
-		}
-		ps, err = collect(rows, scanProject)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list user projects", err)
-	}
-	return ps, nil
+	return listUnder(ctx, s, "list user projects", kindUser, userID, scanProject, userProjectsQuery, userID)
 }
 
 // SharesTeamOrProject reports whether a and b are members of a common team

@@ -380,6 +380,29 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	return out, rows.Err()
 }
 
+// listUnder lists the rows of query (with args) in one read, after checking
+// that the parent they belong to exists: a listing under a missing user,
+// team or project is NOT_FOUND, never an empty list.
+func listUnder[T any](ctx context.Context, s *Store, op string, parent kind, parentID string,
+	scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	var out []T
+	err := s.read(ctx, func(tx queryer) error {
+		if err := mustExist(ctx, tx, parent, parentID); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scan)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	return out, nil
+}
+
 // stamp returns t as stored (UTC, microseconds), or now when t is zero.
 func stamp(t time.Time) time.Time {
 	if t.IsZero() {

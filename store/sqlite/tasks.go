@@ -173,19 +173,7 @@ func (s *Store) DeleteTask(ctx context.Context, id string) (store.Task, error) {
 
 // ProjectTasks lists the project's tasks ordered by creation, then id.
 func (s *Store) ProjectTasks(ctx context.Context, projectID string) ([]store.Task, error) {
-	var ts []store.Task
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindProject, projectID); err != nil {
-			return err
-		}
-		var err error
-		ts, err = projectTasks(ctx, tx, projectID)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list project tasks", err)
-	}
-	return ts, nil
+	return listUnder(ctx, s, "list project tasks", kindProject, projectID, scanTask, projectTasksQuery, projectID)
 }
 
 func projectTasks(ctx context.Context, q queryer, projectID string) ([]store.Task, error) {
@@ -200,20 +188,5 @@ func projectTasks(ctx context.Context, q queryer, projectID string) ([]store.Tas
 // that belong to a project the user is a member of, ordered by creation,
 // then id.
 func (s *Store) VisibleTasks(ctx context.Context, userID string) ([]store.Task, error) {
-	var ts []store.Task
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, visibleTasksQuery, userID, userID, userID)
-		if err != nil {
-			return err
-		}
-		ts, err = collect(rows, scanTask)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list visible tasks", err)
-	}
-	return ts, nil
+	return listUnder(ctx, s, "list visible tasks", kindUser, userID, scanTask, visibleTasksQuery, userID, userID, userID)
 }

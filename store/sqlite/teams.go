@@ -95,22 +95,7 @@ func (s *Store) AddTeamMember(ctx context.Context, teamID, userID string) (bool,
 
 // TeamMembers lists the team's members ordered by user id.
 func (s *Store) TeamMembers(ctx context.Context, teamID string) ([]store.User, error) {
-	var us []store.User
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindTeam, teamID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, teamMembersQuery, teamID)
-		if err != nil {
-			return err
-		}
-		us, err = collect(rows, scanUser)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list team members", err)
-	}
-	return us, nil
+	return listUnder(ctx, s, "list team members", kindTeam, teamID, scanUser, teamMembersQuery, teamID)
 }
 
 // IsTeamMember reports whether the user is a member of the team; a missing
@@ -123,20 +108,5 @@ func (s *Store) IsTeamMember(ctx context.Context, teamID, userID string) (bool, 
 
 // UserTeams lists the teams the user is a member of, ordered by id.
 func (s *Store) UserTeams(ctx context.Context, userID string) ([]store.Team, error) {
-	var ts []store.Team
-	err := s.read(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, userTeamsQuery, userID)
-		if err != nil {
-			return err
-		}
-		ts, err = collect(rows, scanTeam)
-		return err
-	})
-	if err != nil {
-		return nil, wrap("list user teams", err)
-	}
-	return ts, nil
+	return listUnder(ctx, s, "list user teams", kindUser, userID, scanTeam, userTeamsQuery, userID)
 }
