@@ -73,6 +73,11 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 		w.do("alice", `{ user(id: "carol") { id name } }`, nil, nil)
 		w.do("ops", `{ connections(userId: "bob") { id } }`, nil, nil)
 		w.do("ops", `query($p: ID!) { project(id: $p) { id } }`, vars("p", p), nil)
+		var ns struct{ Notifications []struct{ Message string } }
+		w.do("carol", `{ notifications(limit: null) { message } }`, nil, &ns)
+		if len(ns.Notifications) != 1 || ns.Notifications[0].Message != "hi" {
+			t.Fatalf("carol's notifications: %+v", ns)
+		}
 	})
 }
 

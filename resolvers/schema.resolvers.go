@@ -162,7 +162,7 @@ func (r *queryResolver) Teams(ctx context.Context) ([]*model.Team, error) {
 
 // Notifications is the resolver for the notifications field.
 func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, limit *int32) ([]*model.Notification, error) {
-	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, int(*limit))
+	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, intOr(limit, defaultNotificationLimit))
 	return out(ns, err, each(toNotification))
 }
 
