@@ -12,6 +12,12 @@
 //	    to the last receipt, and — from /metrics — server CPU per delivery
 //	    and resident memory per connection.
 //
+//	tpload floor -conns 10000 -writes 60
+//	    the physical floor of that fan-out: the same frame written to conns
+//	    loopback sockets with one write(2) each per round, by a process that
+//	    does nothing else (the sockets are read by a child tpload); CPU per
+//	    write from getrusage, and wall time per round.
+//
 // Every loop is bounded in count and time; only loopback targets make sense.
 package main
 
@@ -37,7 +43,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tpload latency|fanout [flags]  (tpload <mode> -h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: tpload latency|fanout|floor [flags]  (tpload <mode> -h for flags)")
 		os.Exit(2)
 	}
 	var err error
@@ -46,6 +52,10 @@ func main() {
 		err = latency(os.Args[2:])
 	case "fanout":
 		err = fanout(os.Args[2:])
+	case "floor":
+		err = floor(os.Args[2:])
+	case "floor-reader": // the child process of floor
+		err = floorReader(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -187,6 +197,7 @@ func fanout(args []string) error {
 		return err
 	}
 	clients := make([]*client, *conns)
+	dialStart := time.Now()
 	var dialErr error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -217,6 +228,7 @@ func fanout(args []string) error {
 	if dialErr != nil {
 		return dialErr
 	}
+	dialed := time.Since(dialStart)
 	time.Sleep(500 * time.Millisecond)
 	connected, err := scrape(*base)
 	if err != nil {
@@ -265,6 +277,8 @@ func fanout(args []string) error {
 			}
 		}(c)
 	}
+	// A progress line: profiles of the server are best taken from here on.
+	fmt.Printf("connected %d sockets in %v; publishing %d events, %v apart\n", *conns, dialed.Round(time.Millisecond), *events, *gap)
 	starts := make([]int64, *events)
 	for k := 0; k < *events; k++ {
 		starts[k] = time.Now().UnixNano()

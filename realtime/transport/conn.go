@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -21,42 +23,63 @@ import (
 // wsConn is one WebSocket. Its reader goroutine (run) is the only
 // long-lived goroutine; it alone handles client messages, and it alone
 // tears the connection down.
+//
+// All the server's frames — messages, pings, pongs, the close — are framed
+// here and written by the session's writer, never by gorilla's writer: one
+// writer per socket, so a batch of frames is one write(2) and never
+// interleaves with another. gorilla writes only the close frames of its own
+// protocol errors (1002, 1009), on a connection that is ending.
+//
+// Its timers — keepalive pings, the silence limit, the init timeout, the
+// credentials' expiry — are the transport's sweeper (keepalive.go), which
+// reads the atomics below: no timer, read deadline or goroutine per
+// connection.
 type wsConn struct {
 	session
-	t    *WebSocket
-	ws   *websocket.Conn
-	done chan struct{} // closed when torn down
+	t   *WebSocket
+	ws  *websocket.Conn
+	raw syscall.RawConn // the TCP socket, for writes that never wait; nil if unavailable
 
-	// Reader goroutine only.
-	req     *http.Request   // until connection_init: Authenticate reads it
-	baseCtx context.Context // the upgrade request's values, never cancelled
-	acked   bool
+	// heard is the UnixNano of the last frame received, pongs included.
+	heard atomic.Int64
+	// deadline is the UnixNano at which the connection closes unless
+	// something changes: connection_init's timeout (4408) before it, the
+	// credentials' expiry (4403) after; 0: none.
+	deadline atomic.Int64
+	// nextPing is when the sweeper pings next; the sweeper's alone.
+	nextPing int64
+
+	// Message handling only (one message at a time). Until connection_init
+	// session.ctx is the upgrade request's context (its values, never
+	// cancelled), the base of Authenticate's.
+	req   *http.Request // until connection_init: Authenticate reads it
+	acked bool          // written under session.mu: ping reads it
 
 	// Guarded by session.mu.
 	initReceived bool
 	registered   bool
-	pingTimer    *time.Timer
-	initTimer    *time.Timer
-	expiryTimer  *time.Timer
 }
 
 var _ realtime.Conn = (*wsConn)(nil)
 
 func newWSConn(t *WebSocket, ws *websocket.Conn, r *http.Request, exec graphql.GraphExecutor) *wsConn {
-	c := &wsConn{t: t, ws: ws, done: make(chan struct{}), req: r, baseCtx: context.WithoutCancel(r.Context())}
+	c := &wsConn{t: t, ws: ws, req: r}
+	c.ctx = context.WithoutCancel(r.Context())
+	if sc, ok := ws.NetConn().(syscall.Conn); ok && rawWriteSupported {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.raw = rc
+		}
+	}
 	p := protoTransportWS
 	if ws.Subprotocol() == ProtocolGraphQLWS {
 		p = protoGraphQLWS
 	}
 	c.session.init(&t.core, c, p, exec)
-	c.info = realtime.ConnInfo{
-		ID:          newConnID(),
-		ConnectedAt: time.Now(),
-		UserAgent:   r.UserAgent(),
-		IP:          remoteIP(r.RemoteAddr),
-		Transport:   ws.Subprotocol(),
-	}
-	c.touch()
+	c.identify(r, "")
+	now := c.connectedAt
+	c.heard.Store(now)
+	c.nextPing = now + int64(t.opts.PingInterval)
+	c.deadline.Store(now + int64(t.opts.InitTimeout))
 	return c
 }
 
@@ -66,67 +89,120 @@ func (c *wsConn) CloseWith(code int, reason string) { c.closeWith(code, reason) 
 
 // run is the reader: it serves client messages until the connection ends,
 // then tears it down.
+//
+// The reader is parked in gorilla's read for most of the connection's
+// life, so it is kept shallow: parked, it holds about 1.1 KiB of frames,
+// mostly gorilla's and net's, which fits a 2 KiB stack (1120 usable
+// bytes) and keeps the average by which the runtime sizes new goroutines'
+// stacks at 2 KiB. The margin is small — a few more bytes here and every
+// goroutine starts at 4 KiB; TestMemoryPerConnection guards it — so
+// message handling runs aside (handleAside), pings and pongs only queue
+// and stamp, and run itself keeps few locals.
 func (c *wsConn) run() {
-	defer close(c.done)
-	defer c.teardownWS()
-
+	defer c.end()
+	c.start()
 	ws := c.ws
-	ws.SetReadLimit(c.t.opts.ReadLimit)
-	ws.SetPongHandler(func(string) error {
-		c.extendReadDeadline()
-		return nil
-	})
-	ws.SetPingHandler(func(data string) error {
-		c.extendReadDeadline()
-		// A failed pong means a broken write side; the writer or the read
-		// deadline notices, so the error is not the reader's to act on.
-		_ = ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.t.opts.WriteTimeout))
-		return nil
-	})
-	c.extendReadDeadline()
-
-	if ws.Subprotocol() == "" {
-		c.closeWith(CloseSubprotocolNotAccepted, "Subprotocol not acceptable")
-	} else {
-		c.startTimers()
-	}
-
 	for {
 		typ, r, err := ws.NextReader()
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
-		if c.isClosing() {
-			continue // waiting for the peer's close frame; gorilla skips the rest
-		}
-		c.touch()
-		c.extendReadDeadline()
-		if typ != websocket.TextMessage {
-			c.closeWith(CloseBadRequest, "binary messages are not supported")
-			continue
-		}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			c.readFailed(err)
+		if !c.received(typ, r) {
 			return
 		}
-		c.handle(data)
 	}
 }
 
-// extendReadDeadline gives the peer 2×PingInterval to send anything (a
-// message, a pong to our ping); a closing connection keeps its deadline.
-func (c *wsConn) extendReadDeadline() {
+// start installs the connection's handlers.
+func (c *wsConn) start() {
+	ws := c.ws
+	ws.SetReadLimit(c.t.opts.ReadLimit)
+	ws.SetPongHandler(func(string) error {
+		c.heard.Store(time.Now().UnixNano())
+		return nil
+	})
+	ws.SetPingHandler(func(data string) error {
+		c.heard.Store(time.Now().UnixNano())
+		c.enqueue(frame{kind: framePong, raw: []byte(data)})
+		return nil
+	})
+	ws.SetCloseHandler(func(code int, _ string) error {
+		c.peerClosed(code)
+		return nil
+	})
+	if ws.Subprotocol() == "" {
+		c.closeWith(CloseSubprotocolNotAccepted, "Subprotocol not acceptable")
+	}
+}
+
+// end tears the connection down when reading ends.
+func (c *wsConn) end() {
+	// Messages are handled under their own recover; this is the last line
+	// so a bug costs one connection, not the process.
+	if r := recover(); r != nil {
+		c.t.log.Error("transport: connection reader panicked", "conn", c.id, "panic", r)
+	}
+	c.teardownWS()
+}
+
+// received handles a message whose frame header has been read; false when
+// reading has ended.
+func (c *wsConn) received(typ int, r io.Reader) bool {
+	if c.isClosing() {
+		return true // waiting for the peer's close frame; gorilla skips the rest
+	}
+	c.touch()
+	c.heard.Store(c.lastActivity.Load())
+	if typ != websocket.TextMessage {
+		c.closeWith(CloseBadRequest, "binary messages are not supported")
+		return true
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.handleAside(data)
+	return true
+}
+
+// handleAside handles a message on a short-lived goroutine and waits for
+// it. Handling a subscribe (gqlgen's parse, validate and execute) or a
+// connection_init (authentication) grows a stack to tens of KB; on the
+// reader, which lives as long as the connection, that stack would stay
+// grown until a collection shrinks it. Messages are still handled one at
+// a time, in order: a client's ping after a subscribe is answered after
+// the subscription is registered.
+func (c *wsConn) handleAside(data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.handle(data)
+	}()
+	<-done
+}
+
+// peerClosed answers the peer's close frame (called by gorilla's reader):
+// queued frames are dropped and the close goes out with the peer's code,
+// unless the server's own close is already queued.
+func (c *wsConn) peerClosed(code int) {
 	c.mu.Lock()
 	if !c.closing {
-		_ = c.ws.SetReadDeadline(time.Now().Add(2 * c.t.opts.PingInterval))
+		c.dropQueueLocked()
+		c.closeLocked(code, "")
 	}
 	c.mu.Unlock()
 }
 
 // readFailed handles the end of reading.
 func (c *wsConn) readFailed(err error) {
+	if _, ok := err.(*websocket.CloseError); ok {
+		// The peer closed. Its answer is queued (peerClosed): let the
+		// writer send it before TCP closes.
+		c.waitFlushed(closeGrace)
+		return
+	}
 	c.mu.Lock()
 	c.closing = true
 	c.dropQueueLocked()
@@ -141,41 +217,35 @@ func (c *wsConn) readFailed(err error) {
 	}
 }
 
-func (c *wsConn) startTimers() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.initTimer = time.AfterFunc(c.t.opts.InitTimeout, func() {
-		c.mu.Lock()
-		if !c.initReceived {
-			c.closeLocked(CloseInitTimeout, "Connection initialisation timeout")
-		}
-		c.mu.Unlock()
-	})
-	c.pingTimer = time.AfterFunc(c.t.opts.PingInterval, c.ping)
-}
-
-// ping sends a keepalive (a ping control frame; legacy graphql-ws also a
-// "ka" message) and schedules the next one.
+// ping queues a keepalive: a ping control frame; legacy graphql-ws also
+// gets a "ka" message. Called by the sweeper.
 func (c *wsConn) ping() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closing {
-		c.mu.Unlock()
 		return
 	}
 	if c.proto == protoGraphQLWS && c.acked {
 		c.enqueueLocked(frame{kind: frameRaw, raw: msgKeepAlive})
 	}
-	c.bg.Add(1)
-	c.mu.Unlock()
-	defer c.bg.Done()
+	c.enqueueLocked(frame{kind: framePing})
+}
 
-	_ = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.t.opts.WriteTimeout))
-
+// expire closes the connection if its deadline has passed: no
+// connection_init in time (4408), or expired credentials (4403). Called by
+// the sweeper.
+func (c *wsConn) expire(now int64) {
 	c.mu.Lock()
-	if !c.closing {
-		c.pingTimer.Reset(c.t.opts.PingInterval)
+	defer c.mu.Unlock()
+	if d := c.deadline.Load(); d == 0 || now < d {
+		return // connection_init came, or the deadline moved
 	}
-	c.mu.Unlock()
+	c.deadline.Store(0)
+	if !c.initReceived {
+		c.closeLocked(CloseInitTimeout, "Connection initialisation timeout")
+	} else {
+		c.closeLocked(CloseForbidden, "Forbidden: token expired")
+	}
 }
 
 // ---- wire ----
@@ -186,37 +256,57 @@ var (
 	msgPong          = []byte(`{"type":"pong"}`)
 )
 
-func (c *wsConn) writeNext(sub *subscription, payload []byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.opts.WriteTimeout))
-	w, err := c.ws.NextWriter(websocket.TextMessage)
-	if err != nil {
+func (c *wsConn) appendNext(b []byte, sub *subscription, payload []byte) []byte {
+	const prefix = `{"id":`
+	typ := `,"type":"next","payload":`
+	if c.proto == protoGraphQLWS {
+		typ = `,"type":"data","payload":`
+	}
+	b = appendFrameHeader(b, opText, len(prefix)+len(sub.idJSON)+len(typ)+len(payload)+1)
+	b = append(b, prefix...)
+	b = append(b, sub.idJSON...)
+	b = append(b, typ...)
+	b = append(b, payload...)
+	return append(b, '}')
+}
+
+func (c *wsConn) appendRaw(b, msg []byte) []byte {
+	return append(appendFrameHeader(b, opText, len(msg)), msg...)
+}
+
+func (c *wsConn) appendControl(b []byte, kind uint8, payload []byte) []byte {
+	op := byte(opPing)
+	if kind == framePong {
+		op = opPong
+	}
+	return append(appendFrameHeader(b, op, len(payload)), payload...)
+}
+
+func (c *wsConn) appendClose(b []byte, code int, reason string) []byte {
+	return appendCloseFrame(b, code, reason)
+}
+
+func (c *wsConn) canTry() bool { return c.raw != nil }
+
+func (c *wsConn) tryWrite(w *rawWrite, b []byte) (int, error) { return w.write(c.raw, b) }
+
+// write is the writer's waiting write: the client's buffer was full (or
+// the socket offers no raw access). It alone sets a write deadline, and
+// clears it after, so writes that do not wait never pay for one.
+func (c *wsConn) write(b []byte) error {
+	nc := c.ws.NetConn()
+	_ = nc.SetWriteDeadline(time.Now().Add(c.t.opts.WriteTimeout))
+	if _, err := nc.Write(b); err != nil {
 		return err
 	}
-	// Writes into gorilla's buffer cannot fail before Close flushes.
-	_, _ = io.WriteString(w, `{"id":`)
-	_, _ = w.Write(sub.idJSON)
-	if c.proto == protoGraphQLWS {
-		_, _ = io.WriteString(w, `,"type":"data","payload":`)
-	} else {
-		_, _ = io.WriteString(w, `,"type":"next","payload":`)
-	}
-	_, _ = w.Write(payload)
-	_, _ = io.WriteString(w, `}`)
-	return w.Close()
+	_ = nc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
-func (c *wsConn) writeRaw(b []byte) error {
-	_ = c.ws.SetWriteDeadline(time.Now().Add(c.t.opts.WriteTimeout))
-	return c.ws.WriteMessage(websocket.TextMessage, b)
-}
-
-// writeClose sends the close frame and gives the peer closeGrace to answer
-// with its own before the reader gives up and closes TCP.
-func (c *wsConn) writeClose(code int, reason string) {
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(closeGrace))
-	c.mu.Lock()
+// closed gives the peer closeGrace to answer the close frame with its own
+// before the reader gives up and closes TCP.
+func (c *wsConn) closed(int, string) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
-	c.mu.Unlock()
 }
 
 func (c *wsConn) abort(slow bool) {
@@ -229,15 +319,10 @@ func (c *wsConn) abort(slow bool) {
 	_ = c.ws.SetReadDeadline(time.Now()) // wake the reader: it tears down
 }
 
-// teardownWS ends the connection: subscriptions, operations, timers,
-// registry entry, TCP.
+// teardownWS ends the connection: subscriptions, operations, registry
+// entry, TCP.
 func (c *wsConn) teardownWS() {
 	c.mu.Lock()
-	for _, tm := range []*time.Timer{c.pingTimer, c.initTimer, c.expiryTimer} {
-		if tm != nil {
-			tm.Stop()
-		}
-	}
 	registered := c.registered
 	c.mu.Unlock()
 	if registered {
@@ -266,7 +351,7 @@ func (c *wsConn) protocolError(format string, args ...any) {
 func (c *wsConn) handle(data []byte) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.t.log.Error("transport: handling a message panicked", "conn", c.info.ID, "panic", r)
+			c.t.log.Error("transport: handling a message panicked", "conn", c.id, "panic", r)
 			c.closeWith(CloseInternalError, "Internal server error")
 		}
 	}()
@@ -423,6 +508,7 @@ func (c *wsConn) connectionInit(m *inbound) {
 	c.mu.Lock()
 	again := c.initReceived
 	c.initReceived = true
+	c.deadline.Store(0) // InitTimeout now bounds Authenticate alone
 	c.mu.Unlock()
 	if again {
 		c.closeWith(CloseTooManyInitRequests, "Too many initialisation requests")
@@ -436,7 +522,7 @@ func (c *wsConn) connectionInit(m *inbound) {
 		}
 	}
 
-	actx, cancel := context.WithTimeout(c.baseCtx, c.t.opts.InitTimeout)
+	actx, cancel := context.WithTimeout(c.ctx, c.t.opts.InitTimeout)
 	opCtx, userID, expiresAt, err := c.t.opts.Authenticate(actx, c.req, payload)
 	cancel()
 	c.req = nil
@@ -449,27 +535,24 @@ func (c *wsConn) connectionInit(m *inbound) {
 		return
 	}
 	if opCtx == nil {
-		opCtx = c.baseCtx
+		opCtx = c.ctx
 	}
 	// The authentication deadline must not bound the connection's life.
-	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(opCtx))
-	c.info.UserID = userID
+	// Nothing cancels the base: operations have their own cancel, and a
+	// subscription ends through the hub, so a cancelCtx per connection
+	// would be memory for nothing.
+	c.ctx = context.WithoutCancel(opCtx)
+	c.userID = userID
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.acked = true // written under mu: the ping timer reads it
-	if c.initTimer != nil {
-		c.initTimer.Stop()
-		c.initTimer = nil // an idle connection keeps only the timers it needs
-	}
+	c.acked = true // written under mu: ping reads it
 	c.enqueueLocked(frame{kind: frameRaw, raw: msgConnectionAck})
 	if c.proto == protoGraphQLWS {
 		c.enqueueLocked(frame{kind: frameRaw, raw: msgKeepAlive})
 	}
 	if !expiresAt.IsZero() {
-		c.expiryTimer = time.AfterFunc(time.Until(expiresAt), func() {
-			c.closeWith(CloseForbidden, "Forbidden: token expired")
-		})
+		c.deadline.Store(expiresAt.UnixNano())
 	}
 	if c.t.opts.Registry != nil && !c.closing {
 		c.registered = true

@@ -7,14 +7,61 @@
 //
 // # Costs per connection and per delivery
 //
-// A WebSocket has one long-lived goroutine, its reader. Outbound frames go
-// into a bounded per-connection queue (a mutex and a slice); enqueueing never
-// blocks, and when no writer is running it starts one, which drains the
-// queue and exits. An idle connection therefore holds no writer goroutine and
-// no write buffer (gorilla takes one from a shared pool only while writing).
+// A WebSocket has one long-lived goroutine, its reader, kept shallow so its
+// stack stays at 2 KiB: client messages are handled on a short-lived
+// goroutine the reader waits for (gqlgen's parse, validate and execute of a
+// subscribe would otherwise leave the reader's stack grown). Its timers —
+// pings, the silence limit, the init timeout, the credentials' expiry — are
+// one sweeper per transport reading a few atomics per connection per tick,
+// so a healthy connection holds no timer and sets no deadline.
+//
+// Outbound frames go into a bounded per-connection queue (a mutex and a
+// slice); enqueueing never blocks. A connection with frames is queued once
+// for the transport's shared writers, a few long-lived goroutines
+// (GOMAXPROCS, at least 2). A writer frames everything the connection has
+// queued — messages, pings, pongs, the close; server frames are unmasked,
+// header and payload — into one buffer and writes it with one write(2)
+// that never waits (through the socket's syscall.RawConn). If the client's
+// socket buffer is full, the rest goes to a goroutine of that connection's
+// own, which waits for the client under a WriteTimeout deadline and then
+// hands the connection back: one stuck client costs its own goroutine,
+// never a shared writer's time, and a write stuck beyond WriteTimeout
+// drops the client. This design was chosen over a pool of writers that do
+// blocking writes watched by a watchdog: there a stuck socket holds a
+// writer until the watchdog notices, so a fan-out to many slow clients
+// stalls everyone; here nothing shared ever waits, and no per-write
+// deadline, goroutine start or stack growth is paid on the hot path.
+// gorilla's writer is not used (it would set a deadline per frame); gorilla
+// reads, and writes only the close frame of its own protocol errors (which
+// could land inside a half-written batch to a client that is not reading;
+// that connection is ending anyway). The first writer to need an event's
+// payload renders it (Encode) for every connection of its shape.
+//
 // A queue that reaches Options.SendQueue frames means the client does not
 // keep up: the connection is closed with CloseSlowConsumer (4010) and its
-// queue dropped, so one slow client never delays anyone else.
+// queue dropped, so one slow client never delays anyone else. SSE streams
+// use the same queue; their writes (a response writer cannot write without
+// waiting) run on a goroutine of the stream's own.
+//
+// Measured on 2 shared cores, server and load tool on loopback, 10,000
+// sockets × 60 events 300 ms apart (tpload fanout; ranges over 4–7 runs,
+// before and after interleaved):
+//
+//	                             before                  after
+//	server CPU per delivery      26.9–33.6 µs            21.0–23.8 µs (median 22.4)
+//	per receipt p50 / p99        187–223 / 468–1333 ms   134–155 / 275–399 ms
+//	publish → last socket, p50   285–317 ms              221–249 ms
+//	server RSS per connection    16.3–18.6 KB            10.6–11.4 KB
+//
+// The floor, the same frame written to the same 10,000 sockets with one
+// write(2) each by a process doing nothing else (tpload floor -conns 10000
+// -writes 60), costs 17.0–18.6 µs per write: the fan-out is about 1.27×
+// it.
+//
+// The write(2) calls are 85–87% of the server's CPU during the fan-out
+// (57% before); the rest is per-connection bookkeeping, mostly cache
+// misses. Latency is CPU-bound on this box: the load tool's reads compete
+// for the same two cores.
 //
 // # Encode once
 //

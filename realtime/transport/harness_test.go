@@ -449,7 +449,13 @@ func dialRaw(t testing.TB, addr string, rcvbuf int) *rawConn {
 // writeText sends a masked text frame (the zero mask: legal, and no copy).
 func (c *rawConn) writeText(t testing.TB, s string) {
 	t.Helper()
-	hdr := []byte{0x81, 0}
+	c.writeFrame(t, opText, s)
+}
+
+// writeFrame sends a final frame with opcode op, masked with the zero mask.
+func (c *rawConn) writeFrame(t testing.TB, op byte, s string) {
+	t.Helper()
+	hdr := []byte{0x80 | op, 0}
 	switch n := len(s); {
 	case n < 126:
 		hdr[1] = 0x80 | byte(n)
@@ -464,6 +470,40 @@ func (c *rawConn) writeText(t testing.TB, s string) {
 	if _, err := c.Write(append(hdr, s...)); err != nil {
 		t.Fatalf("raw write: %v", err)
 	}
+}
+
+// readFrame reads one server frame (unmasked): its opcode and payload.
+func (c *rawConn) readFrame(t testing.TB) (op byte, payload []byte) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	var hdr [2]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		t.Fatalf("raw read: %v", err)
+	}
+	n := uint64(hdr[1] & 0x7f)
+	switch n {
+	case 126:
+		var ext [2]byte
+		if _, err := io.ReadFull(c, ext[:]); err != nil {
+			t.Fatalf("raw read: %v", err)
+		}
+		n = uint64(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		if _, err := io.ReadFull(c, ext[:]); err != nil {
+			t.Fatalf("raw read: %v", err)
+		}
+		n = binary.BigEndian.Uint64(ext[:])
+	}
+	if hdr[0]&0x80 == 0 || hdr[1]&0x80 != 0 || n > 1<<20 {
+		t.Fatalf("raw read: unexpected frame header %x (length %d)", hdr, n)
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(c, payload); err != nil {
+		t.Fatalf("raw read: %v", err)
+	}
+	return hdr[0] & 0x0f, payload
 }
 
 // sndbufListener sets SO_SNDBUF on accepted connections.

@@ -12,7 +12,8 @@ import (
 // heap in use plus stacks in use, per connection. The clients are bare TCP
 // sockets (no goroutine, no buffers); their share is measured with plain
 // TCP pairs and taken out. Without the race detector the figure must stay
-// within the 12 KB per connection budget.
+// within the 12 KB per connection budget, and the stacks within 2.5 KiB
+// per connection: the reader's 2 KiB (see wsConn.run) and nothing else.
 func TestMemoryPerConnection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens 2,000 sockets")
@@ -22,7 +23,7 @@ func TestMemoryPerConnection(t *testing.T) {
 	addr := h.srv.Listener.Addr().String()
 	sub := `{"id":"s","type":"subscribe","payload":{"query":"` + systemQuery + `"}}`
 
-	before := inUse()
+	before, stackBefore := inUse()
 	conns := make([]*rawConn, 0, n)
 	t.Cleanup(func() {
 		for _, c := range conns {
@@ -36,14 +37,19 @@ func TestMemoryPerConnection(t *testing.T) {
 		conns = append(conns, c)
 	}
 	eventually(t, "all subscribed", func() bool { return h.ws.Stats().Subscriptions == n })
-	total := float64(inUse()-before) / n
+	after, stackAfter := inUse()
+	total := float64(after-before) / n
+	stack := float64(stackAfter-stackBefore) / n
 
 	client := tcpPairCost(t, n) / 2
 	server := total - client
-	t.Logf("per connection: %.0f B in total, %.0f B for a bare client socket, %.0f B (%.1f KiB) on the server (race detector: %v)",
-		total, client, server, server/1024, raceEnabled)
+	t.Logf("per connection: %.0f B in total, %.0f B for a bare client socket, %.0f B (%.1f KiB) on the server, of which %.0f B stack (race detector: %v)",
+		total, client, server, server/1024, stack, raceEnabled)
 	if !raceEnabled && server > 12*1024 {
 		t.Errorf("a connection costs the server %.0f B, over the 12 KB budget", server)
+	}
+	if !raceEnabled && stack > 2.5*1024 {
+		t.Errorf("a connection holds %.0f B of goroutine stack, want the reader's 2 KiB", stack)
 	}
 
 	for _, c := range conns {
@@ -64,7 +70,7 @@ func tcpPairCost(t *testing.T, n int) float64 {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	before := inUse()
+	before, _ := inUse()
 	var a, b []net.Conn
 	defer func() {
 		for _, c := range append(a, b...) {
@@ -82,14 +88,16 @@ func tcpPairCost(t *testing.T, n int) float64 {
 		}
 		a, b = append(a, c), append(b, s)
 	}
-	return float64(inUse()-before) / float64(n)
+	after, _ := inUse()
+	return float64(after-before) / float64(n)
 }
 
-// inUse is heap in use plus goroutine stacks in use, after a collection.
-func inUse() int64 {
+// inUse is heap in use plus goroutine stacks in use, and the stacks
+// alone, after a collection.
+func inUse() (total, stacks int64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapInuse + ms.StackInuse)
+	return int64(ms.HeapInuse + ms.StackInuse), int64(ms.StackInuse)
 }

@@ -79,8 +79,9 @@ type Options struct {
 	// legacy graphql-ws also gets "ka"; SSE a comment line). A peer silent
 	// for twice this long is dropped. Default 20s.
 	PingInterval time.Duration
-	// WriteTimeout bounds the write of each message; a client that does not
-	// take a message within it is dropped. Default 10s.
+	// WriteTimeout bounds how long a write may wait for a client whose
+	// socket buffer is full; a client that does not take what is written
+	// within it is dropped. Default 10s.
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message a client may send (1009 above it;
 	// SSE: the largest request body). Default 1 MiB.

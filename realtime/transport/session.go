@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ type core struct {
 	log    *slog.Logger
 	shapes *shapeRegistry
 	n      counters
+	// pool writes for sessions whose wire can write without waiting; nil
+	// for transports whose wires cannot (SSE).
+	pool *writerPool
 }
 
 // proto is the wire format of a session's messages.
@@ -35,6 +39,17 @@ const (
 	protoGraphQLWS                // legacy graphql-ws (subscriptions-transport-ws)
 	protoSSE                      // graphql-sse, distinct connections mode
 )
+
+// name is the protocol's name in realtime.ConnInfo.Transport.
+func (p proto) name() string {
+	switch p {
+	case protoGraphQLWS:
+		return ProtocolGraphQLWS
+	case protoSSE:
+		return TransportSSE
+	}
+	return ProtocolTransportWS
+}
 
 // nextType is the message type of a result.
 func (p proto) nextType() string {
@@ -48,6 +63,8 @@ func (p proto) nextType() string {
 const (
 	frameNext  uint8 = iota + 1 // a subscription's payload; composed by the writer
 	frameRaw                    // a complete message
+	framePing                   // a WebSocket ping
+	framePong                   // a WebSocket pong; raw: its payload
 	frameClose                  // terminal: close with code and reason
 )
 
@@ -57,28 +74,42 @@ type frame struct {
 	code    int // frameClose
 	sub     *subscription
 	payload *realtime.Payload
-	raw     []byte // frameRaw: the message; frameClose: the reason
+	raw     []byte // frameRaw: the message; framePong: its payload; frameClose: the reason
 }
 
 // wire is how a session's frames reach its client (a WebSocket or an SSE
-// response). Its write methods are called by the session's flusher only,
-// one at a time.
+// response). The session's writer renders a batch of frames into one
+// buffer with the append methods and writes it with one call; only the
+// session's current writer calls them, one at a time.
 type wire interface {
-	// writeNext writes a subscription's payload as one message, composing
-	// the envelope around the payload bytes without re-encoding them.
-	writeNext(s *subscription, payload []byte) error
-	// writeRaw writes one complete message.
-	writeRaw(b []byte) error
-	// writeClose ends the connection: it is the last frame written.
-	writeClose(code int, reason string)
+	// appendNext appends a subscription's payload as one message,
+	// composing the envelope around the payload bytes without re-encoding
+	// them.
+	appendNext(b []byte, s *subscription, payload []byte) []byte
+	// appendRaw appends one complete message.
+	appendRaw(b, msg []byte) []byte
+	// appendControl appends a WebSocket ping or pong (nothing for SSE).
+	appendControl(b []byte, kind uint8, payload []byte) []byte
+	// appendClose appends the wire's end of the connection, if it has one
+	// in bytes: the last thing written.
+	appendClose(b []byte, code int, reason string) []byte
+	// tryWrite writes a prefix of b without waiting for the client: n <
+	// len(b) with a nil error means the client's buffer is full. Only
+	// called if canTry.
+	tryWrite(w *rawWrite, b []byte) (n int, err error)
+	canTry() bool
+	// write writes b, waiting for the client at most WriteTimeout.
+	write(b []byte) error
+	// closed is called once a batch ending with the close is written.
+	closed(code int, reason string)
 	// abort hastens the end after a failed write (slow false) or a queue
 	// overflow (slow true); the session is already closing.
 	abort(slow bool)
 }
 
 // session is one client connection's state shared by the WebSocket and SSE
-// transports: the bounded outbound queue and its on-demand flusher, the
-// live subscriptions and in-flight operations, and the registry entry.
+// transports: the bounded outbound queue and its writer, the live
+// subscriptions and in-flight operations, and the registry entry.
 type session struct {
 	t     *core
 	w     wire
@@ -87,25 +118,35 @@ type session struct {
 
 	// Set once the connection is authenticated, before any operation runs;
 	// read-only afterwards.
-	ctx    context.Context // the base of every operation: carries the viewer
+	ctx    context.Context // the base of every operation: carries the viewer (WebSocket: see wsConn.req)
 	cancel context.CancelFunc
-	info   realtime.ConnInfo // ID, UserID, ConnectedAt, UserAgent, IP, Transport
+	// What Info reports (fields, not a ConnInfo: smaller).
+	id, userID, userAgent, ip string
+	connectedAt               int64 // UnixNano
 	// lastActivity is the UnixNano of the last message received.
 	lastActivity atomic.Int64
 
 	mu sync.Mutex
-	// Outbound queue: frames[head:] wait for the flusher.
-	frames   []frame
-	head     int
-	flushing bool // a flusher goroutine is running
+	// Outbound queue: frames[head:] wait for the writer.
+	frames []frame
+	head   int
+	// flushing: a writer owns the session's writing — it is queued in or
+	// being written by the pool, or a goroutine of its own writes. One
+	// writer at a time keeps frames in order.
+	flushing bool
+	// flushed, if not nil, is closed when flushing ends (waitFlushed).
+	flushed chan struct{}
 	// closing: a terminal frame is queued (or the connection broke);
 	// nothing more is accepted. dead: torn down.
 	closing bool
 	dead    bool
-	subs    map[string]*subscription
-	ops     map[string]*operation
-	// bg tracks the session's short-lived goroutines (flusher, timer
-	// callbacks, operations); Add only under mu while !dead.
+	// Active subscriptions and operations: slices, as a connection has a
+	// few (at most MaxSubsPerConn) and a map would cost more than the rest
+	// of an idle connection's state.
+	subs []*subscription
+	ops  []*operation
+	// bg tracks the session's writer and short-lived goroutines
+	// (operations); Add only under mu while !dead.
 	bg sync.WaitGroup
 }
 
@@ -122,33 +163,30 @@ func newConnID() string {
 
 // Info implements realtime.Conn.
 func (s *session) Info() realtime.ConnInfo {
-	info := s.info
-	info.LastActivity = time.Unix(0, s.lastActivity.Load())
-	return info
+	return realtime.ConnInfo{
+		ID:           s.id,
+		UserID:       s.userID,
+		ConnectedAt:  time.Unix(0, s.connectedAt),
+		LastActivity: time.Unix(0, s.lastActivity.Load()),
+		UserAgent:    s.userAgent,
+		IP:           s.ip,
+		Transport:    s.proto.name(),
+	}
+}
+
+// identify records who connected, and when; it starts LastActivity.
+func (s *session) identify(r *http.Request, userID string) {
+	s.id, s.userID, s.userAgent, s.ip = newConnID(), userID, r.UserAgent(), remoteIP(r.RemoteAddr)
+	s.connectedAt = time.Now().UnixNano()
+	s.lastActivity.Store(s.connectedAt)
 }
 
 func (s *session) touch() { s.lastActivity.Store(time.Now().UnixNano()) }
 
-// goBG runs f on a goroutine the teardown waits for; false (f not run) if
-// the session is already torn down.
-func (s *session) goBG(f func()) bool {
-	s.mu.Lock()
-	if s.dead {
-		s.mu.Unlock()
-		return false
-	}
-	s.bg.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.bg.Done()
-		f()
-	}()
-	return true
-}
-
-// enqueue queues f and starts a flusher if none runs. It never blocks. A
-// full queue makes the client a slow consumer: the queue is dropped and
-// the connection closed with 4010. False if f was not queued.
+// enqueue queues f and schedules the writer if none owns the session. It
+// never blocks. A full queue makes the client a slow consumer: the queue
+// is dropped and the connection closed with 4010. False if f was not
+// queued.
 func (s *session) enqueue(f frame) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -180,7 +218,9 @@ func (s *session) pushLocked(f frame) {
 	if !s.flushing && !s.dead {
 		s.flushing = true
 		s.bg.Add(1)
-		go s.flush()
+		if !s.w.canTry() || !s.t.pool.push(s) {
+			go s.flushAll()
+		}
 	}
 }
 
@@ -192,7 +232,7 @@ func (s *session) dropQueueLocked() {
 
 func (s *session) overflowLocked() {
 	s.t.n.slowConsumers.Add(1)
-	s.t.log.Info("transport: slow consumer dropped", "conn", s.info.ID, "user", s.info.UserID, "queued", len(s.frames)-s.head)
+	s.t.log.Info("transport: slow consumer dropped", "conn", s.id, "user", s.userID, "queued", len(s.frames)-s.head)
 	s.dropQueueLocked()
 	s.closeLocked(CloseSlowConsumer, "slow consumer")
 	s.w.abort(true)
@@ -220,54 +260,180 @@ func (s *session) isClosing() bool {
 	return s.closing
 }
 
-// flush writes queued frames in order until the queue is empty.
-func (s *session) flush() {
-	defer s.bg.Done()
-	for {
-		s.mu.Lock()
-		if s.head == len(s.frames) || s.dead {
-			if cap(s.frames) > 16 || s.dead {
-				s.dropQueueLocked() // an idle connection keeps no queue memory
-			} else {
-				s.frames, s.head = s.frames[:0], 0
-			}
-			s.flushing = false
-			s.mu.Unlock()
-			return
-		}
-		f := s.frames[s.head]
-		s.frames[s.head] = frame{}
-		s.head++
-		s.mu.Unlock()
+// ---- the writer ----
+//
+// Whoever owns the session's writing (flushing) calls flush until it
+// returns false. A pool worker calls it with wait false: it writes what
+// the socket takes at once and hands a remainder to finish, on a
+// goroutine of the session's own. Wires that cannot write without waiting
+// (SSE) and sessions whose pool has closed are written by flushAll.
 
-		var err error
+// flushAll writes the queue on the calling goroutine, waiting for the
+// client as needed, until it is empty.
+func (s *session) flushAll() {
+	var sc scratch
+	for s.flush(&sc, true) {
+	}
+}
+
+// flush writes one batch of queued frames. It returns true if more frames
+// are queued (the caller still owns the writing), false if the caller no
+// longer does: the queue was empty (ownership released), the write failed,
+// or the rest of the batch went to finish.
+func (s *session) flush(sc *scratch, wait bool) bool {
+	fs := s.take(sc.frames[:0])
+	if len(fs) == 0 {
+		return false
+	}
+	b, n, closeF := s.render(sc.buf[:0], fs)
+	clear(fs) // let the payloads go
+	sc.frames = fs[:0]
+	var err error
+	switch {
+	case len(b) == 0:
+	case wait:
+		err = s.w.write(b)
+	default:
+		var m int
+		m, err = s.w.tryWrite(&sc.raw, b)
+		if err == nil && m < len(b) {
+			// The client's buffer is full: the rest waits for it on a
+			// goroutine of this session's, not on a worker.
+			rest := append([]byte(nil), b[m:]...)
+			sc.keep(b)
+			go s.finish(rest, n, closeF)
+			return false
+		}
+	}
+	sc.keep(b)
+	return s.wrote(err, n, closeF)
+}
+
+// finish writes the rest of a batch a worker could not write at once,
+// waiting for the client (bounded by the write timeout), then goes on
+// writing: in the pool again if it runs, otherwise here.
+func (s *session) finish(rest []byte, n int, closeF *frame) {
+	if !s.wrote(s.w.write(rest), n, closeF) {
+		return
+	}
+	if !s.t.pool.push(s) {
+		s.flushAll()
+	}
+}
+
+// take moves up to maxBatchFrames queued frames into fs. With none queued
+// (or the session torn down) it releases the writing: flushing ends.
+func (s *session) take(fs []frame) []frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead || s.head == len(s.frames) {
+		s.releaseLocked()
+		return fs
+	}
+	end := min(len(s.frames), s.head+maxBatchFrames)
+	fs = append(fs, s.frames[s.head:end]...)
+	clear(s.frames[s.head:end])
+	s.head = end
+	if s.head == len(s.frames) {
+		if cap(s.frames) > 16 {
+			s.frames = nil // an idle connection keeps no queue memory
+		}
+		s.frames, s.head = s.frames[:0], 0
+	}
+	return fs
+}
+
+// releaseLocked ends the current writer's ownership.
+func (s *session) releaseLocked() {
+	if s.dead {
+		s.dropQueueLocked()
+	}
+	s.flushing = false
+	if s.flushed != nil {
+		close(s.flushed)
+		s.flushed = nil
+	}
+	s.bg.Done()
+}
+
+// render appends the wire bytes of fs to b. n is the number of messages;
+// closeF the close frame if the batch ends the connection.
+func (s *session) render(b []byte, fs []frame) (_ []byte, n int, closeF *frame) {
+	for i := range fs {
+		f := &fs[i]
 		switch f.kind {
 		case frameNext:
 			if f.sub.state.Load() == subCancelled {
 				continue // the client completed it; nothing more for this id
 			}
-			b, encErr := f.payload.Bytes()
-			if encErr != nil {
-				s.t.log.Error("transport: encoding an event failed; frame skipped", "conn", s.info.ID, "event", f.payload.Event.Type, "err", encErr)
+			p, err := f.payload.Bytes()
+			if err == nil && len(p) == 0 {
+				err = errors.New("empty payload")
+			}
+			if err != nil {
+				s.t.log.Error("transport: encoding an event failed; frame skipped", "conn", s.id, "event", f.payload.Event.Type, "err", err)
 				continue
 			}
-			err = s.w.writeNext(f.sub, b)
+			b = s.w.appendNext(b, f.sub, p)
 		case frameRaw:
-			err = s.w.writeRaw(f.raw)
+			b = s.w.appendRaw(b, f.raw)
+		case framePing, framePong:
+			b = s.w.appendControl(b, f.kind, f.raw)
+			continue // not a message
 		case frameClose:
-			s.w.writeClose(f.code, string(f.raw))
-			continue
+			b = s.w.appendClose(b, f.code, string(f.raw))
+			cf := *f
+			return b, n, &cf // the last frame
 		}
-		if err != nil {
-			s.mu.Lock()
-			s.closing = true
-			s.dropQueueLocked()
-			s.flushing = false
-			s.mu.Unlock()
-			s.w.abort(false)
-			return
-		}
-		s.t.n.framesSent.Add(1)
+		n++
+	}
+	return b, n, nil
+}
+
+// wrote finishes a batch: on failure the connection is abandoned; after
+// the close frame the wire is told. True if more frames are queued and
+// the caller still owns the writing.
+func (s *session) wrote(err error, n int, closeF *frame) bool {
+	if err != nil {
+		s.w.abort(false) // before releasing: teardown waits for the release
+		s.mu.Lock()
+		s.closing = true
+		s.dropQueueLocked()
+		s.releaseLocked()
+		s.mu.Unlock()
+		return false
+	}
+	s.t.n.framesSent.Add(uint64(n))
+	if closeF != nil {
+		s.w.closed(closeF.code, string(closeF.raw))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dead || s.head == len(s.frames) {
+		s.releaseLocked()
+		return false
+	}
+	return true
+}
+
+// waitFlushed waits until no writer owns the session — what was queued is
+// written, or abandoned — for at most d.
+func (s *session) waitFlushed(d time.Duration) {
+	s.mu.Lock()
+	if !s.flushing {
+		s.mu.Unlock()
+		return
+	}
+	if s.flushed == nil {
+		s.flushed = make(chan struct{})
+	}
+	ch := s.flushed
+	s.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+	case <-t.C:
 	}
 }
 
@@ -283,12 +449,51 @@ func (s *session) activeOps() int {
 func (s *session) idInUse(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.subs[id] != nil || s.ops[id] != nil
+	return s.subIndex(id) >= 0 || s.opIndex(id) >= 0
 }
 
-// teardown ends everything the session owns; called once, by the goroutine
-// that owns the connection, after its transport is closed (so writers fail
-// fast) or about to be (closeTransport is called before waiting).
+func (s *session) subIndex(id string) int {
+	for i, sub := range s.subs {
+		if sub.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *session) opIndex(id string) int {
+	for i, op := range s.ops {
+		if op.id == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeSubLocked forgets sub if it is still active.
+func (s *session) removeSubLocked(sub *subscription) {
+	if i := s.subIndex(sub.id); i >= 0 && s.subs[i] == sub {
+		s.subs = removeAt(s.subs, i)
+	}
+}
+
+// removeAt removes xs[i], not keeping order; an emptied slice is nil.
+func removeAt[T any](xs []T, i int) []T {
+	last := len(xs) - 1
+	xs[i] = xs[last]
+	var zero T
+	xs[last] = zero
+	if last == 0 {
+		return nil
+	}
+	return xs[:last]
+}
+
+// teardown ends everything the session owns: subscriptions (the hub
+// forgets them), operations (cancelled), queued frames. closeTransport
+// makes a writer still blocked on the client fail fast; then teardown waits
+// for the session's goroutines. Called once, by the goroutine that owns the
+// connection.
 func (s *session) teardown(closeTransport func()) {
 	s.mu.Lock()
 	s.closing, s.dead = true, true
@@ -356,9 +561,7 @@ func (sub *subscription) End(err error) {
 	}
 	s := sub.s
 	s.mu.Lock()
-	if s.subs[sub.id] == sub {
-		delete(s.subs, sub.id)
-	}
+	s.removeSubLocked(sub)
 	s.enqueueLocked(frame{kind: frameRaw, raw: msg})
 	if s.proto == protoSSE {
 		s.endStreamLocked(err != nil)
@@ -386,7 +589,7 @@ func (sub *subscription) presentEnd(err error) gqlerror.List {
 	if errors.As(err, &e) {
 		msg = e.Message
 	}
-	ctx := graphql.WithOperationContext(context.Background(), sub.shape.rc)
+	ctx := graphql.WithOperationContext(context.Background(), sub.shape.rc.Load())
 	resp := sub.s.exec.DispatchError(ctx, gqlerror.List{{Err: err, Message: msg, Path: sub.shape.root}})
 	return resp.Errors
 }
@@ -413,10 +616,17 @@ func (sub *subscription) release() {
 // complete handles a client's complete (legacy: stop) for id: the
 // subscription or operation stops and nothing more is sent for it.
 func (s *session) complete(id string) {
+	var sub *subscription
+	var op *operation
 	s.mu.Lock()
-	sub, op := s.subs[id], s.ops[id]
-	delete(s.subs, id)
-	delete(s.ops, id)
+	if i := s.subIndex(id); i >= 0 {
+		sub = s.subs[i]
+		s.subs = removeAt(s.subs, i)
+	}
+	if i := s.opIndex(id); i >= 0 {
+		op = s.ops[i]
+		s.ops = removeAt(s.ops, i)
+	}
 	s.mu.Unlock()
 	if sub != nil {
 		sub.cancel()
@@ -444,14 +654,12 @@ func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.
 		sub.release()
 		return
 	}
-	if s.subs == nil {
-		s.subs = make(map[string]*subscription)
-	}
-	s.subs[id] = sub // before the resolver runs: the hub may deliver at once
+	s.subs = append(s.subs, sub) // before the resolver runs: the hub may deliver at once
 	s.mu.Unlock()
 
 	h, octx := s.exec.DispatchOperation(realtime.WithTarget(ctx, sub.target), rc)
 	if sub.target.Subscription() != nil {
+		s.t.shapes.confirm(sh, rc)
 		return // live
 	}
 	// The resolver failed. A OneShot error response returns at once with a
@@ -470,9 +678,7 @@ func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.
 		}}).Errors
 	}
 	s.mu.Lock()
-	if s.subs[id] == sub {
-		delete(s.subs, id)
-	}
+	s.removeSubLocked(sub)
 	s.mu.Unlock()
 	if sub.cancel() {
 		s.mu.Lock()
@@ -487,6 +693,7 @@ func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.
 // ---- operations (query and mutation over a socket) ----
 
 type operation struct {
+	id     string
 	cancel context.CancelFunc
 }
 
@@ -495,17 +702,14 @@ type operation struct {
 // end cancels it.
 func (s *session) startOperation(ctx context.Context, id string, rc *graphql.OperationContext) {
 	octx, cancel := context.WithCancel(ctx)
-	op := &operation{cancel: cancel}
+	op := &operation{id: id, cancel: cancel}
 	s.mu.Lock()
 	if s.dead || s.closing {
 		s.mu.Unlock()
 		cancel()
 		return
 	}
-	if s.ops == nil {
-		s.ops = make(map[string]*operation)
-	}
-	s.ops[id] = op
+	s.ops = append(s.ops, op)
 	s.bg.Add(1)
 	s.mu.Unlock()
 
@@ -515,7 +719,7 @@ func (s *session) startOperation(ctx context.Context, id string, rc *graphql.Ope
 		defer cancel()
 		defer func() {
 			if r := recover(); r != nil {
-				s.t.log.Error("transport: operation panicked", "conn", s.info.ID, "panic", r)
+				s.t.log.Error("transport: operation panicked", "conn", s.id, "panic", r)
 				list := s.exec.DispatchError(graphql.WithOperationContext(octx, rc), gqlerror.List{{Err: fmt.Errorf("panic: %v", r), Message: "internal error"}}).Errors
 				s.sendForOp(id, op, s.errorMessage(idJSON, list), true)
 			}
@@ -528,7 +732,7 @@ func (s *session) startOperation(ctx context.Context, id string, rc *graphql.Ope
 			}
 			b, err := json.Marshal(resp)
 			if err != nil {
-				s.t.log.Error("transport: encoding a response failed", "conn", s.info.ID, "err", err)
+				s.t.log.Error("transport: encoding a response failed", "conn", s.id, "err", err)
 				break
 			}
 			s.sendForOp(id, op, s.message(s.proto.nextType(), idJSON, b), false)
@@ -541,11 +745,12 @@ func (s *session) startOperation(ctx context.Context, id string, rc *graphql.Ope
 func (s *session) sendForOp(id string, op *operation, msg []byte, last bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ops[id] != op {
+	i := s.opIndex(id)
+	if i < 0 || s.ops[i] != op {
 		return
 	}
 	if last {
-		delete(s.ops, id)
+		s.ops = removeAt(s.ops, i)
 	}
 	s.enqueueLocked(frame{kind: frameRaw, raw: msg})
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -20,8 +22,10 @@ import (
 // realtime.Encoder of every subscription of that shape, so the hub makes
 // one Payload per event for all of them and Encode runs once per event.
 //
-// rc is the operation context of the subscription that created the shape.
-// Sharing it among concurrent Encode calls is safe in gqlgen v0.17.98:
+// rc is the operation context of a subscription of the shape: the first
+// one to go live (until then, the one that created the shape; see
+// confirm). Sharing it among concurrent Encode calls is safe in gqlgen
+// v0.17.98:
 // executor.DispatchOperation and the generated Exec only read the
 // OperationContext (Doc, Operation, Variables, the middleware funcs); its one
 // mutable part, the CollectFields cache, is guarded by its own RWMutex
@@ -31,19 +35,35 @@ type shape struct {
 	reg  *shapeRegistry
 	key  shapeKey
 	exec graphql.GraphExecutor
-	rc   *graphql.OperationContext
+	rc   atomic.Pointer[graphql.OperationContext]
 	// root is the response key of the subscription's root field: the path of
 	// an error that ends the subscription.
 	root ast.Path
-	refs int // guarded by reg.mu
+
+	// Guarded by reg.mu.
+	refs      int
+	confirmed bool // rc is from a subscription that went live
+}
+
+func newShape(r *shapeRegistry, key shapeKey, exec graphql.GraphExecutor, rc *graphql.OperationContext) *shape {
+	s := &shape{reg: r, key: key, exec: exec, root: rootPath(rc)}
+	s.rc.Store(rc)
+	return s
 }
 
 // Encode renders ev as this shape's `payload` object ({"data":…}, with
 // "errors" if any). The rendering context carries no viewer: resolvers of
 // an event's subtree must not depend on who receives it.
-func (s *shape) Encode(ev *realtime.Event) ([]byte, error) {
+func (s *shape) Encode(ev *realtime.Event) (b []byte, err error) {
+	// gqlgen recovers resolver panics; this guards the rest, so a bad
+	// event costs its frames, never the process.
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("transport: rendering an event panicked: %v", r)
+		}
+	}()
 	ctx := realtime.WithRender(context.Background(), ev)
-	h, ctx := s.exec.DispatchOperation(ctx, s.rc)
+	h, ctx := s.exec.DispatchOperation(ctx, s.rc.Load())
 	resp := h(ctx)
 	if resp == nil {
 		return nil, errors.New("transport: rendering an event produced no response")
@@ -74,17 +94,33 @@ func newShapeRegistry() *shapeRegistry {
 func (r *shapeRegistry) acquire(exec graphql.GraphExecutor, rc *graphql.OperationContext) *shape {
 	key, shared := shapeKeyOf(exec, rc)
 	if !shared {
-		return &shape{reg: r, exec: exec, rc: rc, root: rootPath(rc), refs: 1}
+		s := newShape(r, shapeKey{}, exec, rc)
+		s.refs = 1
+		return s
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.shapes[key]
 	if s == nil {
-		s = &shape{reg: r, key: key, exec: exec, rc: rc, root: rootPath(rc)}
+		s = newShape(r, key, exec, rc)
 		r.shapes[key] = s
 	}
 	s.refs++
 	return s
+}
+
+// confirm records that a subscription with operation context rc went live
+// on s. The first one's rc becomes the shape's: the creator's may belong to
+// a subscribe that failed on its root-field arguments (e.g. a stale
+// cursor), and although rendering must ignore those arguments, a shape
+// should not render with values no live subscriber has.
+func (r *shapeRegistry) confirm(s *shape, rc *graphql.OperationContext) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !s.confirmed {
+		s.confirmed = true
+		s.rc.Store(rc)
+	}
 }
 
 func (r *shapeRegistry) release(s *shape) {

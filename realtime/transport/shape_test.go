@@ -171,3 +171,33 @@ func TestRenderErrorsReachClients(t *testing.T) {
 		t.Errorf("result = %s %+v, want null data and one INTERNAL error", r.Data, r.Errors)
 	}
 }
+
+// TestShapeConfirm: a shape renders with the operation context of its
+// first live subscription, not that of a creator whose subscribe failed.
+func TestShapeConfirm(t *testing.T) {
+	exec := executor.New(graph.NewExecutableSchema(graph.Config{Resolvers: &testRoot{}}))
+	rcFor := func(p string) *graphql.OperationContext {
+		rc, errs := exec.CreateOperationContext(graphql.StartOperationTrace(context.Background()), &graphql.RawParams{
+			Query: `subscription($p: ID!) { projectUpdates(projectId: $p) { type } }`, Variables: map[string]any{"p": p}})
+		if errs != nil {
+			t.Fatal(errs)
+		}
+		return rc
+	}
+	reg := newShapeRegistry()
+	failed, live, later := rcFor("forbidden"), rcFor("p1"), rcFor("p2")
+	s := reg.acquire(exec, failed)
+	if reg.acquire(exec, live) != s {
+		t.Fatal("same shape expected")
+	}
+	reg.release(s) // the creator's subscribe failed
+	reg.confirm(s, live)
+	reg.confirm(s, later)
+	if s.rc.Load() != live {
+		t.Error("the shape does not render with its first live subscription's context")
+	}
+	reg.release(s)
+	if reg.len() != 0 {
+		t.Error("shape not released")
+	}
+}

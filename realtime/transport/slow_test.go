@@ -80,3 +80,54 @@ func TestSlowConsumer(t *testing.T) {
 		return st.SlowConsumerDrops == 1 && st.Connections == fast && !h.reg.Online("stalled")
 	})
 }
+
+// TestWriteTimeout: clients that stop reading while their queues still
+// have room are dropped once a write to them has waited WriteTimeout (not
+// as slow consumers: nothing overflowed), and their stuck writes — more of
+// them than the transport has shared writers — never delay a client that
+// reads.
+func TestWriteTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	h := newHarnessSndbuf(t, func(o *Options) {
+		o.SendQueue = 4096 // never full here: only the write timeout can drop the client
+		o.WriteTimeout = timeout
+	}, 16<<10)
+	stalled := h.ws.pool.size + 2
+	for i := range stalled {
+		c := dialRaw(t, h.srv.Listener.Addr().String(), 4096)
+		t.Cleanup(func() { _ = c.Close() })
+		c.writeText(t, `{"type":"connection_init","payload":{"token":"ok:stalled"}}`)
+		c.writeText(t, `{"id":"s","type":"subscribe","payload":{"query":"`+systemQuery+`"}}`)
+		eventually(t, "subscribed", func() bool { return h.ws.Stats().Subscriptions == i+1 })
+	}
+	// Subscribed last, the fast client is served after the stalled ones.
+	fast := subscribe(t, h.connect(t, "fast"), "s", systemQuery, nil)
+
+	// 40 events of 4 KiB: the stalled clients' socket buffers take a few,
+	// then writes to them wait; the fast client gets each event meanwhile.
+	pad := strings.Repeat("x", 4<<10)
+	start := time.Now()
+	var worst time.Duration
+	for i := range 40 {
+		sent := time.Now()
+		h.system(t, fmt.Sprintf("%d|%s", i, pad))
+		if got := systemMessage(t, next(t, fast)); !strings.HasPrefix(got, fmt.Sprintf("%d|", i)) {
+			t.Fatalf("fast client got %.20q, want event %d", got, i)
+		}
+		worst = max(worst, time.Since(sent))
+	}
+	if worst > timeout/2 {
+		t.Errorf("the reading client waited up to %v for an event while another client's write was stuck; want < %v", worst, timeout/2)
+	}
+
+	eventually(t, "stalled clients dropped", func() bool { return h.ws.Stats().Connections == 1 && !h.reg.Online("stalled") })
+	if d := time.Since(start); d < timeout {
+		t.Errorf("stalled clients dropped %v after their writes began, before the write timeout (%v)", d, timeout)
+	}
+	if n := h.ws.Stats().SlowConsumerDrops; n != 0 {
+		t.Errorf("SlowConsumerDrops = %d: clients were dropped for their queues, not for stuck writes", n)
+	}
+	if err := fast.Complete(); err != nil {
+		t.Fatalf("the reading client's connection broke: %v", err)
+	}
+}

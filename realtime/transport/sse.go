@@ -76,7 +76,7 @@ func (t *SSE) Stats() Stats { return t.n.stats(t.shapes.len()) }
 
 // Close ends every subscription stream (without complete, so clients
 // reconnect elsewhere) and refuses new ones; it waits until they are torn
-// down.
+// down, for at most WriteTimeout plus a grace second.
 func (t *SSE) Close() {
 	t.mu.Lock()
 	t.closed = true
@@ -88,8 +88,17 @@ func (t *SSE) Close() {
 	for _, c := range conns {
 		c.CloseWith(CloseGoingAway, "server shutting down")
 	}
+	// Streams end once their queued events are written, each write bounded
+	// by WriteTimeout; only a resolver still running could hold one longer.
+	timer := time.NewTimer(t.opts.WriteTimeout + closeGrace)
+	defer timer.Stop()
 	for _, c := range conns {
-		<-c.torn
+		select {
+		case <-c.torn:
+		case <-timer.C:
+			t.log.Warn("transport: SSE streams still busy after Close", "conn", c.id)
+			return
+		}
 	}
 }
 
@@ -171,15 +180,7 @@ func (t *SSE) serveSubscription(s *sseStream, r *http.Request, exec graphql.Grap
 	defer close(c.torn)
 	c.session.init(&t.core, c, protoSSE, exec)
 	c.ctx, c.cancel = context.WithCancel(ctx)
-	c.info = realtime.ConnInfo{
-		ID:          newConnID(),
-		UserID:      userID,
-		ConnectedAt: time.Now(),
-		UserAgent:   r.UserAgent(),
-		IP:          remoteIP(r.RemoteAddr),
-		Transport:   TransportSSE,
-	}
-	c.touch()
+	c.identify(r, userID)
 
 	t.mu.Lock()
 	if t.closed {
@@ -309,32 +310,29 @@ var sseKeepAlive = []byte(":\n\n")
 
 func (c *sseConn) end() { c.once.Do(func() { close(c.done) }) }
 
-var (
-	sseNextPrefix = []byte("event: next\ndata: ")
-	sseEventEnd   = []byte("\n\n")
-)
-
-// writeNext writes the event in pieces (the response writer buffers them),
-// so the shared payload bytes are not copied. JSON has no raw newlines, so
-// the payload is one data line.
-func (c *sseConn) writeNext(_ *subscription, payload []byte) error {
-	s := c.sseStream
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	for _, b := range [][]byte{sseNextPrefix, payload, sseEventEnd} {
-		if _, err := s.w.Write(b); err != nil {
-			return err
-		}
-	}
-	return s.rc.Flush()
+// appendNext appends a next event. JSON has no raw newlines, so the
+// payload is one data line.
+func (c *sseConn) appendNext(b []byte, _ *subscription, payload []byte) []byte {
+	b = append(b, "event: next\ndata: "...)
+	b = append(b, payload...)
+	return append(b, "\n\n"...)
 }
 
-func (c *sseConn) writeRaw(b []byte) error { return c.write(b) }
+func (c *sseConn) appendRaw(b, msg []byte) []byte { return append(b, msg...) }
 
-func (c *sseConn) writeClose(code int, reason string) {
+func (c *sseConn) appendControl(b []byte, _ uint8, _ []byte) []byte { return b }
+
+func (c *sseConn) appendClose(b []byte, _ int, _ string) []byte { return b }
+
+// canTry: a response cannot be written without waiting; the session's
+// writer is a goroutine of its own, as its stream's writes are rare.
+func (c *sseConn) canTry() bool { return false }
+
+func (c *sseConn) tryWrite(*rawWrite, []byte) (int, error) { return 0, http.ErrNotSupported }
+
+func (c *sseConn) closed(code int, reason string) {
 	if code != CloseNormal {
-		c.t.log.Debug("transport: SSE stream closed by the server", "conn", c.info.ID, "code", code, "reason", reason)
+		c.t.log.Debug("transport: SSE stream closed by the server", "conn", c.id, "code", code, "reason", reason)
 	}
 	c.end()
 }

@@ -122,7 +122,10 @@ func TestSSESubscription(t *testing.T) {
 	if ct := s.resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") || s.resp.StatusCode != 200 {
 		t.Fatalf("response %d %q", s.resp.StatusCode, ct)
 	}
-	eventually(t, "subscribed", func() bool { return h.sse.Stats().Subscriptions == 1 })
+	// The stream registers right after its subscription starts.
+	eventually(t, "subscribed and registered", func() bool {
+		return h.sse.Stats().Subscriptions == 1 && len(h.reg.ByUser("alice")) == 1
+	})
 	infos := h.reg.ByUser("alice")
 	if len(infos) != 1 || infos[0].Transport != TransportSSE {
 		t.Fatalf("registry = %+v", infos)

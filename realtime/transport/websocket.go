@@ -10,26 +10,23 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// writeBufferSize is the size of the pooled write buffers: a typical event
-// message fits in one, so it is written with one write(2); larger ones go
-// out as several frames.
-const writeBufferSize = 4096
-
 // readBufferSize is each connection's read buffer. gorilla would otherwise
 // keep net/http's 4 KiB hijacked reader for the life of the connection.
-// It must hold a control frame (≤ 125 bytes of payload plus header), which
-// gorilla peeks whole; client messages are small and rare, and larger ones
-// are read through it in pieces.
-const readBufferSize = 256
+// It must hold a control frame's payload (≤ 125 bytes), which gorilla
+// peeks whole after the header; client messages are small and rare, and
+// larger ones are read through it in pieces.
+const readBufferSize = 128
 
 // WebSocket is the graphql-transport-ws (and legacy graphql-ws) transport.
 type WebSocket struct {
 	core
 	upgrader websocket.Upgrader
+	sweep    sweeper
 
-	mu     sync.Mutex
-	conns  map[*wsConn]struct{}
-	closed bool
+	mu      sync.Mutex
+	conns   map[*wsConn]struct{}
+	closed  bool
+	readers sync.WaitGroup // one per connection until torn down; Add under mu while !closed
 }
 
 var _ graphql.Transport = (*WebSocket)(nil)
@@ -42,15 +39,15 @@ func NewWebSocket(opts Options) *WebSocket {
 		panic("transport: Options.Authenticate is required")
 	}
 	t := &WebSocket{
-		core:  core{opts: opts, log: opts.Logger, shapes: newShapeRegistry()},
+		core:  core{opts: opts, log: opts.Logger, shapes: newShapeRegistry(), pool: newWriterPool()},
 		conns: make(map[*wsConn]struct{}),
 	}
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: opts.WriteTimeout,
 		ReadBufferSize:   readBufferSize,
-		WriteBufferSize:  writeBufferSize,
-		// One pool for the process: a connection holds a buffer only while
-		// it writes a message.
+		// gorilla's message writer is not used (wsConn frames and writes
+		// itself); with a pool, gorilla allocates no per-connection write
+		// buffer for it.
 		WriteBufferPool:   &sync.Pool{},
 		Subprotocols:      []string{ProtocolTransportWS, ProtocolGraphQLWS},
 		CheckOrigin:       opts.CheckOrigin,
@@ -93,15 +90,19 @@ func (t *WebSocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	}
 	t.conns[c] = struct{}{}
 	t.n.conns.Add(1)
+	t.readers.Add(1)
+	t.sweep.startLocked(t)
 	t.mu.Unlock()
 	go c.run()
 }
 
+// untrack forgets a torn-down connection.
 func (t *WebSocket) untrack(c *wsConn) {
 	t.mu.Lock()
 	if _, ok := t.conns[c]; ok {
 		delete(t.conns, c)
 		t.n.conns.Add(-1)
+		t.readers.Done()
 	}
 	t.mu.Unlock()
 }
@@ -110,11 +111,19 @@ func (t *WebSocket) untrack(c *wsConn) {
 func (t *WebSocket) Stats() Stats { return t.n.stats(t.shapes.len()) }
 
 // Close refuses new sockets and closes the open ones with 1001 (after the
-// frames already queued), waiting until they are torn down or a bounded
-// time (WriteTimeout plus the close grace) has passed, after which the
-// stragglers' TCP connections are closed. Registry.Drain is the gentle way
-// to empty a server first; Close is the backstop.
+// frames already queued), waiting until they are torn down. After
+// WriteTimeout plus a grace second the stragglers' TCP connections are
+// closed, and after one more second Close stops waiting. Then the sweeper
+// and the shared writers stop (a straggler writes on its own goroutine).
+// Registry.Drain is the gentle way to empty a server first; Close is the
+// backstop.
 func (t *WebSocket) Close() {
+	defer func() {
+		t.sweep.stop(t)
+		if !t.pool.close(closeGrace) {
+			t.log.Warn("transport: shared writers still busy after Close")
+		}
+	}()
 	t.mu.Lock()
 	t.closed = true
 	conns := make([]*wsConn, 0, len(t.conns))
@@ -125,20 +134,34 @@ func (t *WebSocket) Close() {
 	for _, c := range conns {
 		c.CloseWith(CloseGoingAway, "server shutting down")
 	}
+	torn := make(chan struct{})
+	go func() {
+		t.readers.Wait() // no Add after closed
+		close(torn)
+	}()
 	timer := time.NewTimer(t.opts.WriteTimeout + closeGrace)
 	defer timer.Stop()
-	expired := false
+	select {
+	case <-torn:
+		return
+	case <-timer.C:
+	}
+	t.mu.Lock()
+	conns = conns[:0]
+	for c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
 	for _, c := range conns {
-		if !expired {
-			select {
-			case <-c.done:
-				continue
-			case <-timer.C:
-				expired = true
-			}
-		}
 		_ = c.ws.NetConn().Close() // the reader fails and tears down
-		<-c.done
+	}
+	// A reader can only be held up by a resolver still running in it; give
+	// those one more grace period, then stop waiting.
+	timer.Reset(closeGrace)
+	select {
+	case <-torn:
+	case <-timer.C:
+		t.log.Warn("transport: sockets still busy after Close", "sockets", t.n.conns.Load())
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/taskpulse/taskpulse/graph/model"
 	"github.com/taskpulse/taskpulse/internal/wsclient"
 	"github.com/taskpulse/taskpulse/realtime"
@@ -176,7 +178,7 @@ func TestKeepalive(t *testing.T) {
 		if _, err := c.WaitClose(testCtx(t)); err == nil {
 			t.Log("server sent a close frame to the silent peer")
 		}
-		if d := time.Since(start); d > 2*interval+300*time.Millisecond {
+		if d := time.Since(start); d > 2*interval+400*time.Millisecond {
 			t.Errorf("silent peer dropped after %v, want within 2×%v", d, interval)
 		}
 		if c.PingsReceived() == 0 {
@@ -189,6 +191,10 @@ func TestKeepalive(t *testing.T) {
 func TestSubscriptionLifecycle(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.connect(t, "alice")
+	// No goroutine per subscription: none may outlive what the subscription
+	// itself starts (writers exit when their queue is empty).
+	idle := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, idle)
 	a := subscribe(t, c, "a", systemQuery, nil)
 	if st := h.ws.Stats(); st.Subscriptions != 1 || st.Shapes != 1 {
 		t.Fatalf("stats = %+v, want 1 subscription, 1 shape", st)
@@ -469,4 +475,65 @@ func jsonEqual(t testing.TB, got, want string) bool {
 	ab, _ := json.Marshal(a)
 	bb, _ := json.Marshal(b)
 	return string(ab) == string(bb)
+}
+
+// TestServerFrames checks the frames the server writes itself, on a raw
+// socket: messages, a pong answering a ping (with its payload), and the
+// close handshake started by either side — the server answers a client's
+// close with the client's code, and closes TCP after.
+func TestServerFrames(t *testing.T) {
+	h := newHarness(t, nil)
+	addr := h.srv.Listener.Addr().String()
+
+	t.Run("messages and pong", func(t *testing.T) {
+		c := dialRaw(t, addr, 0)
+		defer c.Close()
+		c.writeText(t, `{"type":"connection_init","payload":{"token":"ok:alice"}}`)
+		if op, p := c.readFrame(t); op != opText || string(p) != `{"type":"connection_ack"}` {
+			t.Fatalf("frame %#x %q, want the ack as a text frame", op, p)
+		}
+		c.writeFrame(t, opPing, "are you there")
+		if op, p := c.readFrame(t); op != opPong || string(p) != "are you there" {
+			t.Fatalf("frame %#x %q, want a pong with the ping's payload", op, p)
+		}
+		// A message longer than 125 bytes has a 16-bit length.
+		c.writeText(t, `{"type":"ping","payload":{"pad":"`+strings.Repeat("p", 300)+`"}}`)
+		if op, p := c.readFrame(t); op != opText || !strings.HasPrefix(string(p), `{"type":"pong","payload":{"pad":"ppp`) || len(p) < 300 {
+			t.Fatalf("frame %#x %.40q (%d bytes), want the pong message", op, p, len(p))
+		}
+	})
+
+	t.Run("client closes", func(t *testing.T) {
+		c := dialRaw(t, addr, 0)
+		defer c.Close()
+		c.writeFrame(t, opClose, "\x0f\xa0bye") // 4000 "bye"
+		op, p := c.readFrame(t)
+		if op != opClose || len(p) < 2 || int(p[0])<<8|int(p[1]) != 4000 {
+			t.Fatalf("frame %#x %q, want a close with code 4000", op, p)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("read %d bytes after the close handshake, want the end of the stream", n)
+		}
+		eventually(t, "torn down", func() bool { return h.ws.Stats().Connections == 0 })
+	})
+
+	t.Run("server closes", func(t *testing.T) {
+		c := dialRaw(t, addr, 0)
+		defer c.Close()
+		c.writeText(t, `{"type":"nope"}`) // before init: 4400
+		op, p := c.readFrame(t)
+		if op != opClose || len(p) < 2 || int(p[0])<<8|int(p[1]) != CloseBadRequest {
+			t.Fatalf("frame %#x %q, want a close with code 4400", op, p)
+		}
+		c.writeFrame(t, opClose, string(p[:2])) // the client's answer
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("read %d bytes after the close handshake, want the end of the stream", n)
+		}
+		if d := time.Since(start); d > closeGrace/2 {
+			t.Errorf("TCP closed %v after the client's close answer, want at once", d)
+		}
+	})
 }
