@@ -12,12 +12,16 @@ import (
 	"github.com/taskpulse/taskpulse/internal/wsclient"
 )
 
+// slowWriteTimeout is the write timeout of the slow-client tests: what a
+// reading client would wait if a stalled one could hold its writes.
+const slowWriteTimeout = 5 * time.Second
+
 // TestSlowConsumer: a client that never reads while large events flow is
 // dropped (4010) without delaying the clients that read.
 func TestSlowConsumer(t *testing.T) {
 	h := newHarnessSndbuf(t, func(o *Options) {
 		o.SendQueue = 64
-		o.WriteTimeout = 2 * time.Second
+		o.WriteTimeout = slowWriteTimeout
 	}, 16<<10)
 	const fast, events = 4, 200
 	pad := strings.Repeat("x", 4<<10) // 4 KiB: a dozen fill the stalled client's window and the send buffer
@@ -72,8 +76,11 @@ func TestSlowConsumer(t *testing.T) {
 	slices.Sort(lat)
 	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
 	t.Logf("fast clients' delivery latency: p50 %v, p99 %v, max %v", p50, p99, lat[len(lat)-1])
-	if p99 > 100*time.Millisecond {
-		t.Errorf("p99 latency %v with a stalled client present, want < 100ms", p99)
+	// Had the stalled client held anyone's writes, they would have waited
+	// for its write timeout; the bound sits far below that and far above
+	// what a loaded CI machine under -race adds to a healthy delivery.
+	if p99 > slowWriteTimeout/5 {
+		t.Errorf("p99 latency %v with a stalled client present, want < %v (its write timeout is %v)", p99, slowWriteTimeout/5, slowWriteTimeout)
 	}
 	eventually(t, "stalled client dropped", func() bool {
 		st := h.ws.Stats()
@@ -87,7 +94,7 @@ func TestSlowConsumer(t *testing.T) {
 // them than the transport has shared writers — never delay a client that
 // reads.
 func TestWriteTimeout(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	const timeout = 2 * time.Second
 	h := newHarnessSndbuf(t, func(o *Options) {
 		o.SendQueue = 4096 // never full here: only the write timeout can drop the client
 		o.WriteTimeout = timeout
