@@ -149,26 +149,7 @@ func (s *Store) DeleteProject(ctx context.Context, id string) (store.Project, []
 // AddProjectMember makes the user a member; added is false when they
 // already were one.
 func (s *Store) AddProjectMember(ctx context.Context, projectID, userID string) (bool, error) {
-	var added bool
-	err := s.write(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindProject, projectID); err != nil {
-			return err
-		}
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, insertProjectMemberQuery, projectID, userID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		added = n == 1
-		return err
-	})
-	if err != nil {
-		return false, wrap("add project member", err)
-	}
-	return added, nil
+	return s.addMember(ctx, "add project member", kindProject, projectID, userID, insertProjectMemberQuery)
 }
 
 // RemoveProjectMember ends the user's membership; removed is false when
@@ -187,12 +168,7 @@ func (s *Store) RemoveProjectMember(ctx context.Context, projectID, userID strin
 		if userID == p.OwnerID {
 			return errs.E(errs.BadUserInput, "the owner of project %q cannot leave it", projectID)
 		}
-		res, err := tx.ExecContext(ctx, deleteProjectMemberQuery, projectID, userID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		removed = n == 1
+		removed, err = changedOne(ctx, tx, deleteProjectMemberQuery, projectID, userID)
 		return err
 	})
 	if err != nil {

@@ -403,6 +403,39 @@ func listUnder[T any](ctx context.Context, s *Store, op string, parent kind, par
 	return out, nil
 }
 
+// addMember inserts a membership of userID in a team or project after
+// checking both exist; added is false when the membership already was
+// there (the insert ignores duplicates).
+func (s *Store) addMember(ctx context.Context, op string, parent kind, parentID, userID, insert string) (bool, error) {
+	var added bool
+	err := s.write(ctx, func(tx queryer) error {
+		if err := mustExist(ctx, tx, parent, parentID); err != nil {
+			return err
+		}
+		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
+			return err
+		}
+		var err error
+		added, err = changedOne(ctx, tx, insert, parentID, userID)
+		return err
+	})
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	return added, nil
+}
+
+// changedOne runs a statement that changes at most one row and reports
+// whether it did.
+func changedOne(ctx context.Context, tx queryer, query string, args ...any) (bool, error) {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 // stamp returns t as stored (UTC, microseconds), or now when t is zero.
 func stamp(t time.Time) time.Time {
 	if t.IsZero() {

@@ -71,26 +71,7 @@ func (s *Store) Team(ctx context.Context, id string) (store.Team, error) {
 // AddTeamMember makes the user a member; added is false when they already
 // were one.
 func (s *Store) AddTeamMember(ctx context.Context, teamID, userID string) (bool, error) {
-	var added bool
-	err := s.write(ctx, func(tx queryer) error {
-		if err := mustExist(ctx, tx, kindTeam, teamID); err != nil {
-			return err
-		}
-		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, insertTeamMemberQuery, teamID, userID)
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		added = n == 1
-		return err
-	})
-	if err != nil {
-		return false, wrap("add team member", err)
-	}
-	return added, nil
+	return s.addMember(ctx, "add team member", kindTeam, teamID, userID, insertTeamMemberQuery)
 }
 
 // TeamMembers lists the team's members ordered by user id.
