@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,4 +82,37 @@ func TestCORS(t *testing.T) {
 	if res := preflight("http://evil.example"); res.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("refused origin got CORS headers: %v", res.Header)
 	}
+}
+
+// TestRequestLimits: a body over HTTP_MAX_BODY and a query over
+// GRAPHQL_COMPLEXITY_LIMIT are refused with a clear error, and the server
+// keeps serving.
+func TestRequestLimits(t *testing.T) {
+	e := start(t, map[string]string{"HTTP_MAX_BODY": "4096", "GRAPHQL_COMPLEXITY_LIMIT": "20"})
+	e.users("alice")
+
+	big := `{"query":"{ me { id } }","variables":{"pad":"` + strings.Repeat("x", 5000) + `"}}`
+	req, _ := http.NewRequest("POST", e.m.URL()+"/graphql", strings.NewReader(big))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.token("alice"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"BAD_USER_INPUT"`) {
+		t.Fatalf("oversized body: status %d, body %.200s; want 413 BAD_USER_INPUT", res.StatusCode, body)
+	}
+
+	// Aliases repeat work without nesting; every field counts, so 15
+	// copies of me { id } (complexity 30) exceed 20.
+	var q strings.Builder
+	q.WriteString("{")
+	for i := range 15 {
+		fmt.Fprintf(&q, " m%d: me { id }", i)
+	}
+	q.WriteString(" }")
+	e.fails("alice", q.String(), nil, "BAD_USER_INPUT")
+	e.do("alice", `{ me { id } }`, nil, nil)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -60,7 +61,7 @@ func (m *Main) routes() http.Handler {
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.cors(http.MaxBytesHandler(m.authn.Middleware(sseNeedsToken(gql)), cfg.HTTPMaxBody)))
+	mux.Handle("/graphql", m.cors(limitBody(cfg.HTTPMaxBody, m.authn.Middleware(sseNeedsToken(gql)))))
 	pg := playground.Handler("/graphql")
 	mux.Handle("GET /{$}", pg)
 	mux.Handle("GET "+playground.AssetsPrefix, pg)
@@ -71,6 +72,22 @@ func (m *Main) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("GET /metrics", m.metrics())
 	return mux
+}
+
+// limitBody refuses a request whose declared body is over max with 413,
+// before anything reads it; a body without a length (chunked) is cut at max
+// by MaxBytesReader, which gqlgen reports as a GraphQL error.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			fmt.Fprintf(w, `{"errors":[{"message":"request body is larger than %d bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`, max)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // sseNeedsToken answers an SSE request without a token 401 before a stream
