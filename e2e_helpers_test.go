@@ -286,13 +286,6 @@ func (l *live) nothing() {
 	}
 }
 
-func ptr(s *string) string {
-	if s == nil {
-		return "<nil>"
-	}
-	return *s
-}
-
 // tryNext reports whether a message was already waiting (and drops it).
 func (l *live) tryNext() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -125,23 +125,19 @@ func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticateConn authenticates a WebSocket's connection_init (or an SSE
-// request): the token comes from the init payload, else the request's
-// Authorization header. The connection is closed at the token's expiry
-// plus the verifier's leeway.
+// request): a token in the init payload wins; otherwise the request's
+// Authorization header, which the HTTP middleware has already verified
+// (its viewer is in the request context, so it is not verified twice). The
+// connection is closed at the token's expiry plus the verifier's leeway.
 func (m *Main) authenticateConn(ctx context.Context, r *http.Request, init map[string]any) (context.Context, string, time.Time, error) {
-	token, ok := auth.TokenFromInitPayload(init)
-	if !ok {
-		token, ok = auth.BearerToken(r.Header.Get("Authorization"))
-	}
-	if !ok {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send Authorization: Bearer <jwt>")
+	v, ok := auth.ViewerFrom(r.Context())
+	if token, found := auth.TokenFromInitPayload(init); found {
+		var err error
+		if v, err = m.authn.Verify(ctx, token); err != nil {
+			return nil, "", time.Time{}, err
 		}
+	} else if !ok {
 		return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send connection_init {\"token\": \"<jwt>\"} or an Authorization header")
-	}
-	v, err := m.authn.Verify(ctx, token)
-	if err != nil {
-		return nil, "", time.Time{}, err
 	}
 	return auth.WithViewer(ctx, v), v.UserID, v.ExpiresAt.Add(auth.MaxLeeway), nil
 }

@@ -13,12 +13,15 @@ import (
 	"github.com/taskpulse/taskpulse/errs"
 )
 
-// gqlgen's own codes for documents that do not parse or validate; clients
-// see them as BAD_USER_INPUT, the contract's code for bad input.
-var badInputCodes = map[string]bool{
-	"GRAPHQL_PARSE_FAILED":      true,
-	"GRAPHQL_VALIDATION_FAILED": true,
-	"COMPLEXITY_LIMIT_EXCEEDED": true,
+// isBadInputCode reports gqlgen's own codes for documents that do not parse
+// or validate; clients see them as BAD_USER_INPUT, the contract's code for
+// bad input.
+func isBadInputCode(code string) bool {
+	switch code {
+	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "COMPLEXITY_LIMIT_EXCEEDED":
+		return true
+	}
+	return false
 }
 
 // ErrorPresenter is the one place errors become GraphQL errors: an
@@ -41,7 +44,7 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 		case gerr.Err == nil && gerr.Extensions["code"] != nil:
 			// A gqlgen error about the document or variables.
-			if code, _ := gerr.Extensions["code"].(string); badInputCodes[code] {
+			if code, _ := gerr.Extensions["code"].(string); isBadInputCode(code) {
 				setCode(gerr, string(errs.BadUserInput))
 			}
 		case gerr.Err == nil:

@@ -50,12 +50,17 @@ func (s *Service) Project(ctx context.Context, projectID string) (store.Project,
 	return s.memberProject(ctx, v, projectID)
 }
 
-// memberProject loads a project and checks the viewer may read it.
-func (s *Service) memberProject(ctx context.Context, v auth.Viewer, projectID string) (store.Project, error) {
+// loadProject validates the id and loads the project.
+func (s *Service) loadProject(ctx context.Context, projectID string) (store.Project, error) {
 	if err := id("projectId", projectID); err != nil {
 		return store.Project{}, err
 	}
-	p, err := s.store.Project(ctx, projectID)
+	return s.store.Project(ctx, projectID)
+}
+
+// memberProject loads a project and checks the viewer may read it.
+func (s *Service) memberProject(ctx context.Context, v auth.Viewer, projectID string) (store.Project, error) {
+	p, err := s.loadProject(ctx, projectID)
 	if err != nil {
 		return store.Project{}, err
 	}
@@ -74,10 +79,7 @@ func (s *Service) memberProject(ctx context.Context, v auth.Viewer, projectID st
 
 // ownedProject loads a project and checks the viewer owns it (or is admin).
 func (s *Service) ownedProject(ctx context.Context, v auth.Viewer, projectID string) (store.Project, error) {
-	if err := id("projectId", projectID); err != nil {
-		return store.Project{}, err
-	}
-	p, err := s.store.Project(ctx, projectID)
+	p, err := s.loadProject(ctx, projectID)
 	if err != nil {
 		return store.Project{}, err
 	}
@@ -94,15 +96,6 @@ func (s *Service) Projects(ctx context.Context) ([]store.Project, error) {
 		return nil, err
 	}
 	return s.store.UserProjects(ctx, v.UserID)
-}
-
-// ProjectMembers lists a project's members; the caller must be able to read
-// the project (resolvers of an already authorized parent use the store).
-func (s *Service) ProjectMembers(ctx context.Context, projectID string) ([]store.User, error) {
-	if _, err := s.Project(ctx, projectID); err != nil {
-		return nil, err
-	}
-	return s.store.ProjectMembers(ctx, projectID)
 }
 
 // UpdateProject renames a project: owner or admin.

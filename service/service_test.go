@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -193,5 +194,37 @@ func TestPublishFailureAfterCommitIsReported(t *testing.T) {
 	tasks, err := f.st.VisibleTasks(context.Background(), "alice")
 	if err != nil || len(tasks) != 1 || tasks[0].Title != "saved anyway" {
 		t.Fatalf("tasks after failed publish: %+v %v", tasks, err)
+	}
+}
+
+// TestUserIDs: ids end up in room names, URLs and logs, so only a safe
+// alphabet is accepted.
+func TestUserIDs(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct {
+		id string
+		ok bool
+	}{
+		{"erin", true},
+		{"E.r_i@n-2", true},
+		{"7", true},
+		{strings.Repeat("x", 64), true},
+		{strings.Repeat("x", 65), false},
+		{"", false},
+		{".erin", false},
+		{"-erin", false},
+		{"er in", false},
+		{"erin:1", false},
+		{"érin", false},
+		{"erin\n", false},
+	}
+	for _, c := range cases {
+		_, err := f.svc.CreateUser(context.Background(), store.User{ID: c.id, Name: "x"})
+		if c.ok && err != nil {
+			t.Errorf("%q refused: %v", c.id, err)
+		}
+		if !c.ok && errs.CodeOf(err) != errs.BadUserInput {
+			t.Errorf("%q: got %v, want BAD_USER_INPUT", c.id, err)
+		}
 	}
 }

@@ -2,19 +2,31 @@ package service
 
 import (
 	"context"
-	"regexp"
 
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// userIDPattern keeps user ids safe in room names, URLs and logs.
-var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
+// validUserID keeps user ids safe in room names, URLs and logs: 1-64 ASCII
+// letters, digits or . _ @ -, starting with a letter or digit.
+func validUserID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '.' && c != '_' && c != '@' && c != '-')) {
+			return false
+		}
+	}
+	return true
+}
 
 // CreateUser creates an account (the `taskpulse user add` command and the
 // demo seed; there is no public sign-up).
 func (s *Service) CreateUser(ctx context.Context, u store.User) (store.User, error) {
-	if !userIDPattern.MatchString(u.ID) {
+	if !validUserID(u.ID) {
 		return store.User{}, errs.E(errs.BadUserInput, "user id %q must be 1-64 letters, digits or . _ @ - and start with a letter or digit", u.ID)
 	}
 	name, err := text("name", u.Name, true, MaxNameLen)
