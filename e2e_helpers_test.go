@@ -31,7 +31,7 @@ func testConfig(t *testing.T, extra map[string]string) config.Config {
 	vars := map[string]string{
 		"ADDR":             "127.0.0.1:0",
 		"DATABASE_URL":     "sqlite:" + t.TempDir() + "/taskpulse.db",
-		"JWT_SECRET":       "e2e-secret-not-for-production",
+		"JWT_SECRET":       "e2e-secret-not-for-production-0123456789",
 		"DRAIN_TIMEOUT":    "200ms",
 		"WS_PING_INTERVAL": "5s",
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -144,6 +145,7 @@ const (
 	defaultCORSOrigin  = "http://localhost:3000"
 	defaultAuditLog    = "stderr"
 	mebibyte           = 1 << 20
+	minSecretLen       = 32
 )
 
 // VarError is one refused variable. FromEnv joins all of them (errors.Join),
@@ -197,7 +199,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
 	}
 	if v := r.str("DEBUG_ADDR", ""); v != "" {
-		c.DebugAddr = r.addr("DEBUG_ADDR", v)
+		c.DebugAddr = r.hostPort("DEBUG_ADDR", v)
+	}
+	if n := len(c.JWTSecret); n > 0 && n < minSecretLen {
+		// The value is a secret: the error says how long it is, not what.
+		r.fail("JWT_SECRET", fmt.Sprintf("(%d bytes)", n), "must be at least %d bytes (HS256 needs a 256-bit key, RFC 7518 §3.2); make one with: openssl rand -hex 32", minSecretLen)
 	}
 	c.DatabaseKind, c.SQLitePath = r.database("DATABASE_URL", c.DatabaseURL)
 	r.redisURL("REDIS_URL", c.RedisURL)
@@ -319,8 +325,10 @@ func (r *reader) logLevel(name string, def slog.Level) slog.Level {
 	return def
 }
 
-func (r *reader) addr(name, def string) string {
-	v := r.str(name, def)
+func (r *reader) addr(name, def string) string { return r.hostPort(name, r.str(name, def)) }
+
+// hostPort checks v is host:port with a port from 0 to 65535.
+func (r *reader) hostPort(name, v string) string {
 	_, port, err := net.SplitHostPort(v)
 	if err != nil {
 		r.fail(name, v, "want host:port, such as :8080 or 127.0.0.1:8080")
@@ -357,8 +365,7 @@ func (r *reader) database(name, v string) (kind, sqlitePath string) {
 		}
 		return DatabaseSQLite, rest
 	case "postgres", "postgresql":
-		if _, err := url.Parse(v); err != nil {
-			r.fail(name, redactURL(v), "not a valid URL")
+		if r.url(name, v, "a postgres:// URL", false, "postgres", "postgresql") == nil {
 			return "", ""
 		}
 		return DatabasePostgres, ""
@@ -372,13 +379,8 @@ func (r *reader) redisURL(name, v string) {
 	if v == "" {
 		return
 	}
-	u, err := url.Parse(v)
-	if err != nil {
-		r.fail(name, redactURL(v), "not a valid URL")
-		return
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		r.fail(name, redactURL(v), "want a redis:// or rediss:// URL")
+	u := r.url(name, v, "a redis:// or rediss:// URL", false, "redis", "rediss")
+	if u == nil {
 		return
 	}
 	if u.Host == "" {
@@ -399,14 +401,22 @@ func (r *reader) httpURL(name, v string) {
 	if v == "" {
 		return
 	}
+	r.url(name, v, "an http:// or https:// URL with a host", true, "http", "https")
+}
+
+// url parses v as a URL with one of schemes (and a host when needHost);
+// nil after reporting the problem, with any password redacted.
+func (r *reader) url(name, v, want string, needHost bool, schemes ...string) *url.URL {
 	u, err := url.Parse(v)
 	if err != nil {
 		r.fail(name, redactURL(v), "not a valid URL")
-		return
+		return nil
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		r.fail(name, redactURL(v), "want an http:// or https:// URL with a host")
+	if !slices.Contains(schemes, strings.ToLower(u.Scheme)) || (needHost && u.Host == "") {
+		r.fail(name, redactURL(v), "want %s", want)
+		return nil
 	}
+	return u
 }
 
 // origins parses a comma-separated list of browser origins. An origin is

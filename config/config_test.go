@@ -75,8 +75,9 @@ func TestOverrides(t *testing.T) {
 		}},
 		{"redis", map[string]string{"REDIS_URL": "redis://localhost:6379/2"}, func(c *Config) { c.RedisURL = "redis://localhost:6379/2" }},
 		{"rediss", map[string]string{"REDIS_URL": "rediss://:pw@cache.example.com"}, func(c *Config) { c.RedisURL = "rediss://:pw@cache.example.com" }},
-		{"jwt secret kept raw", map[string]string{"JWT_SECRET": " s3cret "}, func(c *Config) { c.JWTSecret = " s3cret " }},
+		{"jwt secret kept raw", map[string]string{"JWT_SECRET": " 0123456789abcdef0123456789abcdef "}, func(c *Config) { c.JWTSecret = " 0123456789abcdef0123456789abcdef " }},
 		{"jwt issuer", map[string]string{"JWT_ISSUER": "https://id.example.com"}, func(c *Config) { c.JWTIssuer = "https://id.example.com" }},
+		{"debug addr", map[string]string{"DEBUG_ADDR": "127.0.0.1:6061"}, func(c *Config) { c.DebugAddr = "127.0.0.1:6061" }},
 		{"jwt audience", map[string]string{"JWT_AUDIENCE": "taskpulse"}, func(c *Config) { c.JWTAudience = "taskpulse" }},
 		{"jwks", map[string]string{"JWKS_URL": "https://id.example.com/.well-known/jwks.json"}, func(c *Config) {
 			c.JWKSURL = "https://id.example.com/.well-known/jwks.json"
@@ -127,6 +128,8 @@ func TestInvalid(t *testing.T) {
 		wantMsg          string // part of the problem text
 	}{
 		{"addr no port", "ADDR", "localhost", "host:port"},
+		{"debug addr no port", "DEBUG_ADDR", "localhost", "host:port"},
+		{"jwt secret too short", "JWT_SECRET", "31-bytes-is-not-256-bits-at-all", "at least 32 bytes"},
 		{"addr bad port", "ADDR", ":http", "port must be"},
 		{"addr big port", "ADDR", ":70000", "port must be"},
 		{"db unknown scheme", "DATABASE_URL", "mysql://db/tp", "unknown database scheme"},
@@ -248,7 +251,7 @@ func TestErrorsRedactCredentials(t *testing.T) {
 
 func TestLogValueHidesSecrets(t *testing.T) {
 	c, err := FromEnv(env(map[string]string{
-		"JWT_SECRET":   "topsecretkey",
+		"JWT_SECRET":   "topsecretkey-topsecretkey-topsecretkey",
 		"DATABASE_URL": "postgres://app:hunter2@db/tp",
 		"REDIS_URL":    "redis://:hunter3@cache:6379/0",
 	}))

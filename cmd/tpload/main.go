@@ -92,13 +92,38 @@ func dial(ctx context.Context, base, token, query string) (*client, error) {
 		c.Close()
 		return nil, fmt.Errorf("connection_init: %v %q", err, ack.Type)
 	}
-	_ = c.SetReadDeadline(time.Time{})
 	if err := c.WriteJSON(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}}); err != nil {
 		c.Close()
 		return nil, err
 	}
-	return cl, nil
+	// The server registers a subscription before it reads the next frame,
+	// so the pong proves events published from now on reach this socket.
+	if err := c.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		var m struct {
+			Type    string
+			Payload json.RawMessage
+		}
+		if err := c.ReadJSON(&m); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("waiting for pong after subscribe: %w", err)
+		}
+		switch m.Type {
+		case "pong":
+			_ = c.SetReadDeadline(time.Time{})
+			return cl, nil
+		case "error", "complete":
+			c.Close()
+			return nil, fmt.Errorf("subscribe refused: %s %s", m.Type, m.Payload)
+		}
+	}
 }
+
+// requestTimeout bounds every HTTP request the tool makes.
+const requestTimeout = 30 * time.Second
 
 // post runs a GraphQL operation over HTTP and returns its data.
 func post(base, token, query string, vars map[string]any) (json.RawMessage, error) {
@@ -106,7 +131,7 @@ func post(base, token, query string, vars map[string]any) (json.RawMessage, erro
 	req, _ := http.NewRequest("POST", strings.TrimSuffix(base, "/")+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
+	res, err := (&http.Client{Timeout: requestTimeout}).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +167,6 @@ func latency(args []string) error {
 		return err
 	}
 	defer c.conn.Close()
-	time.Sleep(100 * time.Millisecond) // let the subscribe register before the first mutation
 	fromResp := make([]time.Duration, 0, *n)
 	fromReq := make([]time.Duration, 0, *n)
 	for i := 0; i < *n+*warm; i++ {
@@ -246,7 +270,10 @@ func fanout(args []string) error {
 		rwg.Add(1)
 		go func(c *client) {
 			defer rwg.Done()
-			for k := 0; k < *events; k++ {
+			// Count only this run's system updates; anything else (another
+			// publisher's message, a protocol message) is skipped. A silent
+			// socket ends the loop after its read deadline.
+			for k := 0; k < *events; {
 				_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 				_, msg, err := c.conn.ReadMessage()
 				now := time.Now()
@@ -254,19 +281,21 @@ func fanout(args []string) error {
 					return
 				}
 				var m struct {
+					Type    string
 					Payload struct {
 						Data struct{ SystemUpdates struct{ Message string } }
 					}
 				}
-				if json.Unmarshal(msg, &m) != nil {
+				if json.Unmarshal(msg, &m) != nil || m.Type != "next" {
 					continue
 				}
-				parts := strings.SplitN(m.Payload.Data.SystemUpdates.Message, " ", 2)
-				idx, _ := strconv.Atoi(parts[0])
-				t0, _ := strconv.ParseInt(parts[1], 10, 64)
-				if idx < 0 || idx >= *events {
+				idxS, t0S, ok := strings.Cut(m.Payload.Data.SystemUpdates.Message, " ")
+				idx, err1 := strconv.Atoi(idxS)
+				t0, err2 := strconv.ParseInt(t0S, 10, 64)
+				if !ok || err1 != nil || err2 != nil || idx < 0 || idx >= *events {
 					continue
 				}
+				k++
 				rmu.Lock()
 				lat[idx] = append(lat[idx], now.Sub(time.Unix(0, t0)))
 				if now.UnixNano() > lastAt[idx] {
