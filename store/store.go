@@ -108,8 +108,6 @@ type TaskPatch struct {
 type Store interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	User(ctx context.Context, id string) (User, error)
-	// Users returns the users that exist among ids, in the order of ids.
-	Users(ctx context.Context, ids []string) ([]User, error)
 
 	// CreateTeam stores the team and makes its creator a member, atomically.
 	CreateTeam(ctx context.Context, t Team) (Team, error)
@@ -159,10 +157,9 @@ type Store interface {
 	// team or some project (a user shares with themself).
 	SharesTeamOrProject(ctx context.Context, a, b string) (bool, error)
 
-	// Setting reads a small server setting (such as the generated JWT key).
-	Setting(ctx context.Context, key string) (value string, ok bool, err error)
-	// SetSettingIfAbsent stores value unless key exists, and returns the
-	// value that is stored afterwards: concurrent first starts agree on one.
+	// SetSettingIfAbsent stores a small server setting (such as the
+	// generated JWT key) unless key exists, and returns the value that is
+	// stored afterwards: concurrent first starts agree on one.
 	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
 
 	// Ping checks the database is reachable (readiness).

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
@@ -74,11 +73,7 @@ func (s *Store) Notification(ctx context.Context, id string) (store.Notification
 }
 
 func getNotification(ctx context.Context, q queryer, id string) (store.Notification, error) {
-	n, err := scanNotification(q.QueryRowContext(ctx, getNotificationQuery, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Notification{}, notFound(kindNotification, id)
-	}
-	return n, err
+	return getByID(ctx, q, kindNotification, getNotificationQuery, scanNotification, id)
 }
 
 // MarkNotificationRead marks the notification read (again, if it was) and

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
@@ -57,12 +56,7 @@ func (s *Store) CreateProject(ctx context.Context, p store.Project) (store.Proje
 	if p.ID == "" {
 		p.ID = store.NewID("prj")
 	}
-	p.CreatedAt = stamp(p.CreatedAt)
-	if p.UpdatedAt.IsZero() {
-		p.UpdatedAt = p.CreatedAt
-	} else {
-		p.UpdatedAt = stamp(p.UpdatedAt)
-	}
+	p.CreatedAt, p.UpdatedAt = stampNew(p.CreatedAt, p.UpdatedAt)
 	err := s.write(ctx, func(tx queryer) error {
 		if err := mustExist(ctx, tx, kindUser, p.OwnerID); err != nil {
 			return err
@@ -94,11 +88,7 @@ func (s *Store) Project(ctx context.Context, id string) (store.Project, error) {
 }
 
 func getProject(ctx context.Context, q queryer, id string) (store.Project, error) {
-	p, err := scanProject(q.QueryRowContext(ctx, getProjectQuery, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Project{}, notFound(kindProject, id)
-	}
-	return p, err
+	return getByID(ctx, q, kindProject, getProjectQuery, scanProject, id)
 }
 
 // UpdateProject applies the patch and moves UpdatedAt forward.
@@ -186,8 +176,7 @@ func (s *Store) ProjectMembers(ctx context.Context, projectID string) ([]store.U
 // IsProjectMember reports whether the user is a member of the project; a
 // missing project or user is simply not a membership.
 func (s *Store) IsProjectMember(ctx context.Context, projectID, userID string) (bool, error) {
-	var ok bool
-	err := s.rq().QueryRowContext(ctx, isProjectMemberQuery, projectID, userID).Scan(&ok)
+	ok, err := queryBool(ctx, s.rq(), isProjectMemberQuery, projectID, userID)
 	return ok, wrap("check project member", err)
 }
 
@@ -202,7 +191,6 @@ func (s *Store) SharesTeamOrProject(ctx context.Context, a, b string) (bool, err
 	if a == b {
 		return true, nil
 	}
-	var ok bool
-	err := s.rq().QueryRowContext(ctx, sharesQuery, b, a, b, a).Scan(&ok)
+	ok, err := queryBool(ctx, s.rq(), sharesQuery, b, a, b, a)
 	return ok, wrap("check shared membership", err)
 }

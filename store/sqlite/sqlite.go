@@ -89,12 +89,11 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 // readQueries are the statements that run on the reader pool.
 func readQueries() []string {
 	return append(existsQueries(),
-		getUserQuery, usersByIDsQuery,
+		getUserQuery,
 		getTeamQuery, isTeamMemberQuery, teamMembersQuery, userTeamsQuery,
 		getProjectQuery, isProjectMemberQuery, projectMembersQuery, userProjectsQuery, sharesQuery,
 		getTaskQuery, projectTasksQuery, visibleTasksQuery,
 		getNotificationQuery, notificationsQuery, unreadNotificationsQuery,
-		getSettingQuery,
 	)
 }
 
@@ -107,7 +106,7 @@ func allQueries() []string {
 		insertProjectQuery, insertProjectMemberQuery, deleteProjectMemberQuery, updateProjectQuery, deleteProjectQuery,
 		insertTaskQuery, updateTaskQuery, deleteTaskQuery,
 		insertNotificationQuery, markNotificationReadQuery,
-		insertSettingQuery,
+		insertSettingQuery, getSettingQuery,
 	)
 }
 
@@ -303,8 +302,16 @@ func (k kind) String() string {
 	return [...]string{"user", "team", "project", "task", "notification"}[k]
 }
 
-func (k kind) table() string {
-	return [...]string{"users", "teams", "projects", "tasks", "notifications"}[k]
+// existsQuery checks whether a row of kind k has an id. The queries are
+// constants, not built per call: mustExist runs on nearly every write.
+func (k kind) existsQuery() string {
+	return [...]string{
+		kindUser:         `SELECT EXISTS (SELECT 1 FROM users WHERE id = ?)`,
+		kindTeam:         `SELECT EXISTS (SELECT 1 FROM teams WHERE id = ?)`,
+		kindProject:      `SELECT EXISTS (SELECT 1 FROM projects WHERE id = ?)`,
+		kindTask:         `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?)`,
+		kindNotification: `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ?)`,
+	}[k]
 }
 
 // maxIDInMessage bounds how much of a client-supplied id an error repeats.
@@ -318,10 +325,6 @@ func notFound(k kind, id string) error {
 	return errs.E(errs.NotFound, "%s %q not found", k, id)
 }
 
-func (k kind) existsQuery() string {
-	return `SELECT EXISTS (SELECT 1 FROM ` + k.table() + ` WHERE id = ?)`
-}
-
 func existsQueries() []string {
 	var qs []string
 	for k := kindUser; k <= kindNotification; k++ {
@@ -332,9 +335,25 @@ func existsQueries() []string {
 
 // exists reports whether a row of kind k has the given id.
 func exists(ctx context.Context, q queryer, k kind, id string) (bool, error) {
+	return queryBool(ctx, q, k.existsQuery(), id)
+}
+
+// queryBool runs a query whose one row is one boolean (an EXISTS).
+func queryBool(ctx context.Context, q queryer, query string, args ...any) (bool, error) {
 	var ok bool
-	err := q.QueryRowContext(ctx, k.existsQuery(), id).Scan(&ok)
+	err := q.QueryRowContext(ctx, query, args...).Scan(&ok)
 	return ok, err
+}
+
+// getByID scans the row query (with id as its one parameter) returns; no
+// row is a NotFound error for a record of kind k.
+func getByID[T any](ctx context.Context, q queryer, k kind, query string, scan func(scanner) (T, error), id string) (T, error) {
+	v, err := scan(q.QueryRowContext(ctx, query, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		var zero T
+		return zero, notFound(k, id)
+	}
+	return v, err
 }
 
 // mustExist returns a NotFound error unless a row of kind k has the id.
@@ -442,6 +461,16 @@ func stamp(t time.Time) time.Time {
 		return store.Now()
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// stampNew returns a new record's CreatedAt and UpdatedAt as stored: a zero
+// created is now, and a zero updated is the same instant as created.
+func stampNew(created, updated time.Time) (time.Time, time.Time) {
+	created = stamp(created)
+	if updated.IsZero() {
+		return created, created
+	}
+	return created, stamp(updated)
 }
 
 // micros and fromMicros convert timestamps to and from their column form:

@@ -340,7 +340,6 @@ func TestQueriesUseIndexes(t *testing.T) {
 		args    int
 		indexes []string
 	}{
-		{"Users", usersByIDsQuery, 1, []string{"sqlite_autoindex_users_1"}},
 		{"TeamMembers", teamMembersQuery, 1, []string{"PRIMARY KEY"}},
 		{"UserTeams", userTeamsQuery, 1, []string{"team_members_by_user"}},
 		{"ProjectMembers", projectMembersQuery, 1, []string{"PRIMARY KEY"}},

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
@@ -66,12 +65,7 @@ func (s *Store) CreateTask(ctx context.Context, t store.Task) (store.Task, error
 		return store.Task{}, badStatus(t.Status)
 	}
 	t.Version = 1
-	t.CreatedAt = stamp(t.CreatedAt)
-	if t.UpdatedAt.IsZero() {
-		t.UpdatedAt = t.CreatedAt
-	} else {
-		t.UpdatedAt = stamp(t.UpdatedAt)
-	}
+	t.CreatedAt, t.UpdatedAt = stampNew(t.CreatedAt, t.UpdatedAt)
 	err := s.write(ctx, func(tx queryer) error {
 		if err := mustExist(ctx, tx, kindUser, t.UserID); err != nil {
 			return err
@@ -106,11 +100,7 @@ func (s *Store) Task(ctx context.Context, id string) (store.Task, error) {
 }
 
 func getTask(ctx context.Context, q queryer, id string) (store.Task, error) {
-	t, err := scanTask(q.QueryRowContext(ctx, getTaskQuery, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Task{}, notFound(kindTask, id)
-	}
-	return t, err
+	return getByID(ctx, q, kindTask, getTaskQuery, scanTask, id)
 }
 
 // UpdateTask applies the patch, adds one to Version and moves UpdatedAt

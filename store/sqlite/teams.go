@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -61,10 +59,7 @@ func (s *Store) CreateTeam(ctx context.Context, t store.Team) (store.Team, error
 
 // Team returns the team with the id.
 func (s *Store) Team(ctx context.Context, id string) (store.Team, error) {
-	t, err := scanTeam(s.rq().QueryRowContext(ctx, getTeamQuery, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Team{}, notFound(kindTeam, id)
-	}
+	t, err := getByID(ctx, s.rq(), kindTeam, getTeamQuery, scanTeam, id)
 	return t, wrap("get team", err)
 }
 
@@ -82,8 +77,7 @@ func (s *Store) TeamMembers(ctx context.Context, teamID string) ([]store.User, e
 // IsTeamMember reports whether the user is a member of the team; a missing
 // team or user is simply not a membership.
 func (s *Store) IsTeamMember(ctx context.Context, teamID, userID string) (bool, error) {
-	var ok bool
-	err := s.rq().QueryRowContext(ctx, isTeamMemberQuery, teamID, userID).Scan(&ok)
+	ok, err := queryBool(ctx, s.rq(), isTeamMemberQuery, teamID, userID)
 	return ok, wrap("check team member", err)
 }
 

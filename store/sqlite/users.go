@@ -2,21 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
 
 const userCols = `u.id, u.name, u.email, u.admin, u.created_at`
-
-// usersByIDsQuery takes the ids as one JSON array: no limit on their number
-// and one statement to prepare, whatever the count.
-const usersByIDsQuery = `SELECT ` + userCols + `
-	FROM json_each(?) AS j JOIN users u ON u.id = j.value
-	ORDER BY j.key`
 
 const (
 	insertUserQuery = `INSERT INTO users (id, name, email, admin, created_at) VALUES (?, ?, ?, ?, ?)`
@@ -55,40 +46,6 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) (store.User, error
 
 // User returns the user with the id.
 func (s *Store) User(ctx context.Context, id string) (store.User, error) {
-	u, err := getUser(ctx, s.rq(), id)
+	u, err := getByID(ctx, s.rq(), kindUser, getUserQuery, scanUser, id)
 	return u, wrap("get user", err)
-}
-
-func getUser(ctx context.Context, q queryer, id string) (store.User, error) {
-	u, err := scanUser(q.QueryRowContext(ctx, getUserQuery, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.User{}, notFound(kindUser, id)
-	}
-	return u, err
-}
-
-// Users returns the users that exist among ids, in the order of ids; an id
-// given more than once yields its user once, at its first place.
-func (s *Store) Users(ctx context.Context, ids []string) ([]store.User, error) {
-	uniq := make([]string, 0, len(ids))
-	seen := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			uniq = append(uniq, id)
-		}
-	}
-	if len(uniq) == 0 {
-		return []store.User{}, nil
-	}
-	arr, err := json.Marshal(uniq)
-	if err != nil {
-		return nil, wrap("get users", err)
-	}
-	rows, err := s.rq().QueryContext(ctx, usersByIDsQuery, string(arr))
-	if err != nil {
-		return nil, wrap("get users", err)
-	}
-	us, err := collect(rows, scanUser)
-	return us, wrap("get users", err)
 }

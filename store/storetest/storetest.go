@@ -7,9 +7,12 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +30,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Ping", testPing},
 		{"CreateUser", testCreateUser},
-		{"Users", testUsers},
 		{"Teams", testTeams},
 		{"CreateProject", testCreateProject},
 		{"UpdateProject", testUpdateProject},
@@ -81,6 +83,20 @@ func wantNotFound(t *testing.T, err error, id, what string) {
 	}
 }
 
+// wantErr fails t unless err carries code; a NotFound error must also name
+// the missing id, as wantNotFound checks.
+func wantErr(t *testing.T, err error, code errs.Code, missing, what string) {
+	t.Helper()
+	if code != errs.NotFound {
+		wantCode(t, err, code, what)
+		return
+	}
+	if missing == "" {
+		t.Fatalf("%s: a NotFound case must say which id is missing", what)
+	}
+	wantNotFound(t, err, missing, what)
+}
+
 func noErr(t *testing.T, err error, what string) {
 	t.Helper()
 	if err != nil {
@@ -113,7 +129,12 @@ func sameList[T comparable](t *testing.T, what string, got, want []T) {
 	}
 }
 
+// ids maps records to their ids; a nil list stays nil, so that sameList
+// still catches a listing that returned nil.
 func ids[T any](xs []T, id func(T) string) []string {
+	if xs == nil {
+		return nil
+	}
 	out := make([]string, len(xs))
 	for i, x := range xs {
 		out[i] = id(x)
@@ -126,6 +147,52 @@ func taskIDs(ts []store.Task) []string { return ids(ts, func(t store.Task) strin
 func teamIDs(ts []store.Team) []string { return ids(ts, func(t store.Team) string { return t.ID }) }
 func projectIDs(ps []store.Project) []string {
 	return ids(ps, func(p store.Project) string { return p.ID })
+}
+
+// member is one expected answer of IsTeamMember or IsProjectMember.
+type member struct {
+	group, user string
+	want        bool
+}
+
+// wantMembers fails t unless is (IsTeamMember or IsProjectMember) gives
+// each case its expected answer.
+func wantMembers(t *testing.T, name string, is func(ctx context.Context, group, user string) (bool, error), cases ...member) {
+	t.Helper()
+	for _, c := range cases {
+		ok, err := is(t.Context(), c.group, c.user)
+		noErr(t, err, name)
+		same(t, fmt.Sprintf("%s(%s, %s)", name, c.group, c.user), ok, c.want)
+	}
+}
+
+// listing is what a listing under one key (a user's teams, a team's
+// members) must return: the records with these ids, in this order.
+type listing struct {
+	key  string
+	want []string
+}
+
+// wantListings fails t unless, for each case, list(key) returns exactly the
+// records with the wanted ids, in order, each equal to what get returns for
+// its id: listings show records as stored.
+func wantListings[T comparable](t *testing.T, name string,
+	list func(ctx context.Context, key string) ([]T, error),
+	get func(ctx context.Context, id string) (T, error),
+	idsOf func([]T) []string, cases ...listing) {
+	t.Helper()
+	for _, c := range cases {
+		what := name + "(" + c.key + ")"
+		got, err := list(t.Context(), c.key)
+		noErr(t, err, what)
+		gotIDs := idsOf(got)
+		sameList(t, what, gotIDs, c.want)
+		for i, x := range got {
+			one, err := get(t.Context(), gotIDs[i])
+			noErr(t, err, what+": read "+gotIDs[i])
+			same(t, what+": record "+gotIDs[i], x, one)
+		}
+	}
 }
 
 // wantStamp fails t unless ts is a store timestamp (UTC, whole
@@ -254,43 +321,6 @@ func testCreateUser(t *testing.T, s store.Store) {
 	})
 }
 
-func testUsers(t *testing.T, s store.Store) {
-	mkUsers(t, s, "alice", "bob", "carol")
-	tests := []struct {
-		name string
-		ids  []string
-		want []string
-	}{
-		{"order of ids", []string{"carol", "alice", "bob"}, []string{"carol", "alice", "bob"}},
-		{"missing skipped", []string{"zed", "bob", "nobody", "alice"}, []string{"bob", "alice"}},
-		{"duplicates once, at first place", []string{"bob", "alice", "bob", "bob"}, []string{"bob", "alice"}},
-		{"none exist", []string{"x", "y"}, []string{}},
-		{"no ids", nil, []string{}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.Users(t.Context(), tc.ids)
-			noErr(t, err, "Users")
-			sameList(t, "Users ids", userIDs(got), tc.want)
-			for _, u := range got {
-				one, err := s.User(t.Context(), u.ID)
-				noErr(t, err, "User")
-				same(t, "Users item", u, one)
-			}
-		})
-	}
-	t.Run("many ids", func(t *testing.T) {
-		many := make([]string, 5000)
-		for i := range many {
-			many[i] = fmt.Sprintf("ghost%d", i)
-		}
-		many[4999] = "alice"
-		got, err := s.Users(t.Context(), many)
-		noErr(t, err, "Users")
-		sameList(t, "Users ids", userIDs(got), []string{"alice"})
-	})
-}
-
 func testTeams(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mkUsers(t, s, "alice", "bob", "carol", "dave")
@@ -306,12 +336,8 @@ func testTeams(t *testing.T, s store.Store) {
 	same(t, "Team read back", got, team)
 
 	t.Run("creator is the first member", func(t *testing.T) {
-		ms, err := s.TeamMembers(ctx, team.ID)
-		noErr(t, err, "TeamMembers")
-		sameList(t, "members", userIDs(ms), []string{"carol"})
-		ok, err := s.IsTeamMember(ctx, team.ID, "carol")
-		noErr(t, err, "IsTeamMember")
-		same(t, "IsTeamMember creator", ok, true)
+		wantListings(t, "TeamMembers", s.TeamMembers, s.User, userIDs, listing{team.ID, []string{"carol"}})
+		wantMembers(t, "IsTeamMember", s.IsTeamMember, member{team.ID, "carol", true})
 	})
 
 	t.Run("AddTeamMember is idempotent", func(t *testing.T) {
@@ -323,27 +349,16 @@ func testTeams(t *testing.T, s store.Store) {
 			noErr(t, err, "AddTeamMember "+step.user)
 			same(t, "added "+step.user, added, step.want)
 		}
-		ms, err := s.TeamMembers(ctx, team.ID)
-		noErr(t, err, "TeamMembers")
-		sameList(t, "members ordered by id", userIDs(ms), []string{"alice", "bob", "carol"})
-		alice, _ := s.User(ctx, "alice")
-		same(t, "member record", ms[0], alice)
+		wantListings(t, "TeamMembers", s.TeamMembers, s.User, userIDs,
+			listing{team.ID, []string{"alice", "bob", "carol"}})
 	})
 
 	t.Run("IsTeamMember", func(t *testing.T) {
-		for _, tc := range []struct {
-			team, user string
-			want       bool
-		}{
-			{team.ID, "alice", true},
-			{team.ID, "dave", false},
-			{team.ID, "nobody", false},
-			{"team_missing", "alice", false},
-		} {
-			ok, err := s.IsTeamMember(ctx, tc.team, tc.user)
-			noErr(t, err, "IsTeamMember")
-			same(t, "IsTeamMember("+tc.team+", "+tc.user+")", ok, tc.want)
-		}
+		wantMembers(t, "IsTeamMember", s.IsTeamMember,
+			member{team.ID, "alice", true},
+			member{team.ID, "dave", false},
+			member{team.ID, "nobody", false},
+			member{"team_missing", "alice", false})
 	})
 
 	t.Run("UserTeams ordered by id", func(t *testing.T) {
@@ -351,25 +366,18 @@ func testTeams(t *testing.T, s store.Store) {
 			_, err := s.CreateTeam(ctx, store.Team{ID: id, Name: id, CreatedBy: "dave", CreatedAt: base})
 			noErr(t, err, "CreateTeam "+id)
 		}
-		_, err := s.AddTeamMember(ctx, "team_zz", "alice")
-		noErr(t, err, "AddTeamMember")
-		ts, err := s.UserTeams(ctx, "dave")
-		noErr(t, err, "UserTeams")
-		sameList(t, "dave's teams", teamIDs(ts), []string{"team_aa", "team_zz"})
-		aa, _ := s.Team(ctx, "team_aa")
-		same(t, "team record", ts[0], aa)
+		aa, err := s.Team(ctx, "team_aa")
+		noErr(t, err, "Team")
 		same(t, "explicit CreatedAt kept", aa.CreatedAt, base)
-		ts, err = s.UserTeams(ctx, "alice")
-		noErr(t, err, "UserTeams")
-		want := []string{team.ID, "team_zz"}
-		if want[1] < want[0] {
-			want[0], want[1] = want[1], want[0]
-		}
-		sameList(t, "alice's teams", teamIDs(ts), want)
+		_, err = s.AddTeamMember(ctx, "team_zz", "alice")
+		noErr(t, err, "AddTeamMember")
 		mkUser(t, s, "erin")
-		ts, err = s.UserTeams(ctx, "erin")
-		noErr(t, err, "UserTeams")
-		sameList(t, "no teams", teamIDs(ts), []string{})
+		alices := []string{team.ID, "team_zz"}
+		slices.Sort(alices) // team.ID is generated
+		wantListings(t, "UserTeams", s.UserTeams, s.Team, teamIDs,
+			listing{"dave", []string{"team_aa", "team_zz"}},
+			listing{"alice", alices},
+			listing{"erin", []string{}})
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -440,11 +448,7 @@ func testCreateProject(t *testing.T, s store.Store) {
 		}
 		for _, tc := range tests {
 			_, err := s.CreateProject(ctx, tc.in)
-			if tc.code == errs.NotFound {
-				wantNotFound(t, err, tc.missing, tc.name)
-			} else {
-				wantCode(t, err, tc.code, tc.name)
-			}
+			wantErr(t, err, tc.code, tc.missing, tc.name)
 		}
 		_, err := s.Project(ctx, "prj_x2")
 		wantNotFound(t, err, "prj_x2", "Project after a failed create")
@@ -524,44 +528,27 @@ func testProjectMembers(t *testing.T, s store.Store) {
 		noErr(t, err, st.op+" "+st.user)
 		same(t, fmt.Sprintf("step %d: %s %s", i, st.op, st.user), got, st.want)
 	}
-	ms, err := s.ProjectMembers(ctx, p.ID)
-	noErr(t, err, "ProjectMembers")
-	sameList(t, "members ordered by id, owner included", userIDs(ms), []string{"alice", "bob", "carol"})
-	for _, tc := range []struct {
-		project, user string
-		want          bool
-	}{
-		{p.ID, "alice", true}, {p.ID, "carol", true}, {p.ID, "dave", false},
-		{p.ID, "nobody", false}, {"prj_missing", "alice", false},
-	} {
-		ok, err := s.IsProjectMember(ctx, tc.project, tc.user)
-		noErr(t, err, "IsProjectMember")
-		same(t, "IsProjectMember("+tc.project+", "+tc.user+")", ok, tc.want)
-	}
+	// Ordered by id, the owner included.
+	wantListings(t, "ProjectMembers", s.ProjectMembers, s.User, userIDs,
+		listing{p.ID, []string{"alice", "bob", "carol"}})
+	wantMembers(t, "IsProjectMember", s.IsProjectMember,
+		member{p.ID, "alice", true}, member{p.ID, "carol", true}, member{p.ID, "dave", false},
+		member{p.ID, "nobody", false}, member{"prj_missing", "alice", false})
 
 	t.Run("owner cannot be removed", func(t *testing.T) {
 		_, err := s.RemoveProjectMember(ctx, p.ID, "carol")
 		wantCode(t, err, errs.BadUserInput, "RemoveProjectMember owner")
-		ok, err := s.IsProjectMember(ctx, p.ID, "carol")
-		noErr(t, err, "IsProjectMember")
-		same(t, "owner still a member", ok, true)
+		wantMembers(t, "IsProjectMember", s.IsProjectMember, member{p.ID, "carol", true})
 	})
 
 	t.Run("UserProjects ordered by id", func(t *testing.T) {
 		mkProject(t, s, "prj_b", "dave", "alice")
 		mkProject(t, s, "prj_a", "dave")
-		ps, err := s.UserProjects(ctx, "alice")
-		noErr(t, err, "UserProjects")
-		sameList(t, "alice's projects", projectIDs(ps), []string{"prj_b", "prj_p"})
-		ps, err = s.UserProjects(ctx, "dave")
-		noErr(t, err, "UserProjects")
-		sameList(t, "dave's projects", projectIDs(ps), []string{"prj_a", "prj_b"})
-		pa, _ := s.Project(ctx, "prj_a")
-		same(t, "project record", ps[0], pa)
 		mkUser(t, s, "erin")
-		ps, err = s.UserProjects(ctx, "erin")
-		noErr(t, err, "UserProjects")
-		sameList(t, "no projects", projectIDs(ps), []string{})
+		wantListings(t, "UserProjects", s.UserProjects, s.Project, projectIDs,
+			listing{"alice", []string{"prj_b", "prj_p"}},
+			listing{"dave", []string{"prj_a", "prj_b"}},
+			listing{"erin", []string{}})
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -608,14 +595,10 @@ func testDeleteProject(t *testing.T, s store.Store) {
 		_, err := s.Task(ctx, tk.ID)
 		wantNotFound(t, err, tk.ID, "Task of a deleted project")
 	}
-	for _, u := range []string{"alice", "bob"} {
-		ok, err := s.IsProjectMember(ctx, p.ID, u)
-		noErr(t, err, "IsProjectMember")
-		same(t, u+" still a member of the deleted project", ok, false)
-		ps, err := s.UserProjects(ctx, u)
-		noErr(t, err, "UserProjects")
-		sameList(t, u+"'s projects", projectIDs(ps), []string{other.ID})
-	}
+	wantMembers(t, "IsProjectMember (deleted project)", s.IsProjectMember,
+		member{p.ID, "alice", false}, member{p.ID, "bob", false})
+	wantListings(t, "UserProjects", s.UserProjects, s.Project, projectIDs,
+		listing{"alice", []string{other.ID}}, listing{"bob", []string{other.ID}})
 	vis, err := s.VisibleTasks(ctx, "bob")
 	noErr(t, err, "VisibleTasks")
 	sameList(t, "bob's tasks after delete", vis, kept)
@@ -682,11 +665,7 @@ func testCreateTask(t *testing.T, s store.Store) {
 		}
 		for _, tc := range tests {
 			_, err := s.CreateTask(ctx, tc.in)
-			if tc.code == errs.NotFound {
-				wantNotFound(t, err, tc.missing, tc.name)
-			} else {
-				wantCode(t, err, tc.code, tc.name)
-			}
+			wantErr(t, err, tc.code, tc.missing, tc.name)
 			if tc.in.ID != "tsk_full" {
 				_, err = s.Task(ctx, tc.in.ID)
 				wantNotFound(t, err, tc.in.ID, tc.name+": Task afterwards")
@@ -989,30 +968,25 @@ func testSharesTeamOrProject(t *testing.T, s store.Store) {
 	}
 }
 
+// testSettings checks settings through SetSettingIfAbsent alone: the first
+// call for a key stores its value and returns it, every later call returns
+// the stored value, whatever it offers.
 func testSettings(t *testing.T, s store.Store) {
-	ctx := t.Context()
-	_, ok, err := s.Setting(ctx, "jwt_key")
-	noErr(t, err, "Setting")
-	same(t, "unset setting ok", ok, false)
-
-	v, err := s.SetSettingIfAbsent(ctx, "jwt_key", "first")
-	noErr(t, err, "SetSettingIfAbsent")
-	same(t, "first set returns its value", v, "first")
-	v, err = s.SetSettingIfAbsent(ctx, "jwt_key", "second")
-	noErr(t, err, "SetSettingIfAbsent")
-	same(t, "second set returns the first value", v, "first")
-	v, ok, err = s.Setting(ctx, "jwt_key")
-	noErr(t, err, "Setting")
-	same(t, "Setting ok", ok, true)
-	same(t, "Setting value", v, "first")
-
-	v, err = s.SetSettingIfAbsent(ctx, "empty", "")
-	noErr(t, err, "SetSettingIfAbsent")
-	same(t, "empty value", v, "")
-	v, ok, err = s.Setting(ctx, "empty")
-	noErr(t, err, "Setting")
-	same(t, "empty value is set", ok, true)
-	same(t, "empty value read back", v, "")
+	steps := []struct {
+		key, offer, want string
+	}{
+		{"jwt_key", "first", "first"},
+		{"jwt_key", "second", "first"},
+		{"other", "x", "x"},   // keys are independent
+		{"empty", "", ""},     // an empty value is stored...
+		{"empty", "late", ""}, // ...and counts as set
+		{"jwt_key", "", "first"},
+	}
+	for _, st := range steps {
+		got, err := s.SetSettingIfAbsent(t.Context(), st.key, st.offer)
+		noErr(t, err, "SetSettingIfAbsent")
+		same(t, fmt.Sprintf("SetSettingIfAbsent(%q, %q)", st.key, st.offer), got, st.want)
+	}
 }
 
 // race runs fn(i) for i in [0, n) in parallel, all released at once.
@@ -1051,48 +1025,94 @@ func testConcurrentSetSetting(t *testing.T, s store.Store) {
 			t.Errorf("caller %d got %q, caller 0 got %q: first starts disagree", i, v, winner)
 		}
 	}
-	v, _, err := s.Setting(ctx, "jwt_key")
-	noErr(t, err, "Setting")
+	v, err := s.SetSettingIfAbsent(ctx, "jwt_key", "late")
+	noErr(t, err, "SetSettingIfAbsent")
 	same(t, "stored value", v, winner)
 }
 
+// testConcurrentWriters runs writers in parallel beside a reader. Reads and
+// writes interleave by construction, not by timing: the writers start only
+// once the reader has completed a read, and each holds its last task back
+// until the reader has completed a read that began after some task was
+// created. So even when the writers would otherwise finish first (one
+// shared connection for :memory:, a loaded machine), reads are checked
+// amid the writes.
 func testConcurrentWriters(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	const writers, each = 8, 25
 	mkUsers(t, s, "alice", "reader")
 	p := mkProject(t, s, "prj_p", "alice", "reader")
 
+	var created atomic.Int64 // CreateTask calls that have returned
+	firstRead := make(chan struct{})
+	readAmidWrites := make(chan struct{})
 	stop := make(chan struct{})
-	var reads sync.WaitGroup
-	readCount := 0
-	reads.Add(1)
+	readerDone := make(chan struct{}) // also releases the writers if the reader fails
 	go func() {
-		defer reads.Done()
+		defer close(readerDone)
+		reads, seen := 0, 0 // seen: tasks the previous read returned
+		amid := false
 		for {
 			select {
 			case <-stop:
 				return
 			default:
 			}
-			if _, err := s.VisibleTasks(ctx, "reader"); err != nil {
+			began := int(created.Load())
+			vis, err := s.VisibleTasks(ctx, "reader")
+			if err != nil {
 				t.Errorf("VisibleTasks during writes: %v", err)
 				return
 			}
-			if _, err := s.ProjectTasks(ctx, p.ID); err != nil {
+			pts, err := s.ProjectTasks(ctx, p.ID)
+			if err != nil {
 				t.Errorf("ProjectTasks during writes: %v", err)
 				return
 			}
-			readCount++
+			// The reader sees exactly the project's tasks; tasks are only
+			// added, and a task created before a read began is in it.
+			if n := len(vis); n < began || n < seen || n > len(pts) || len(pts) > writers*each {
+				t.Errorf("read %d: VisibleTasks %d then ProjectTasks %d tasks, after %d created and %d read before",
+					reads, n, len(pts), began, seen)
+				return
+			}
+			// Each task is seen as created or as updated, never in between.
+			for _, tk := range append(vis, pts...) {
+				if (tk.Version != 1 || tk.Status != store.StatusTodo) && (tk.Version != 2 || tk.Status != store.StatusDone) {
+					t.Errorf("read %d: task %s at version %d, status %s", reads, tk.ID, tk.Version, tk.Status)
+					return
+				}
+			}
+			seen = len(pts)
+			reads++
+			if reads == 1 {
+				close(firstRead)
+			}
+			if began > 0 && !amid {
+				amid = true
+				close(readAmidWrites)
+			}
 		}
 	}()
+	wait := func(c <-chan struct{}) {
+		select {
+		case <-c:
+		case <-readerDone: // the reader failed and said why
+		}
+	}
+	wait(firstRead)
 
 	race(writers, func(w int) {
 		for i := range each {
+			if i == each-1 {
+				wait(readAmidWrites)
+			}
 			tk, err := s.CreateTask(ctx, store.Task{Title: fmt.Sprintf("w%d-%d", w, i), ProjectID: p.ID, UserID: "alice"})
 			if err != nil {
 				t.Errorf("writer %d: CreateTask %d: %v", w, i, err)
 				return
 			}
+			created.Add(1)
 			got, err := s.UpdateTask(ctx, tk.ID, store.TaskPatch{Status: ptr(store.StatusDone)})
 			if err != nil {
 				t.Errorf("writer %d: UpdateTask %d: %v", w, i, err)
@@ -1104,10 +1124,7 @@ func testConcurrentWriters(t *testing.T, s store.Store) {
 		}
 	})
 	close(stop)
-	reads.Wait()
-	if readCount == 0 {
-		t.Errorf("no read completed while writers ran")
-	}
+	<-readerDone
 
 	ts, err := s.ProjectTasks(ctx, p.ID)
 	noErr(t, err, "ProjectTasks")
