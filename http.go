@@ -29,7 +29,7 @@ import (
 // playground, health, readiness and metrics.
 func (m *Main) routes() http.Handler {
 	cfg := m.cfg
-	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Registry: m.registry}
+	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Broker: m.broker, Registry: m.registry}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 
 	topts := transport.Options{

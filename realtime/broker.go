@@ -28,6 +28,13 @@ type Broker interface {
 	// must not have been published before; it is immutable afterwards.
 	// Publishing before Start or after Close is an error.
 	Publish(ctx context.Context, ev *Event) error
+	// Last returns the position of the last event published (Seq 0 before
+	// the first). Read while no publish can happen (under the publisher's
+	// ordering lock, service.Service.Ordered) it is the log position a
+	// store read made under the same lock reflects, which is what
+	// SubscribeOptions.After anchors a subscription to. A Redis broker
+	// implements it too (the last entry of its stream).
+	Last() Position
 	// Start makes deliver receive every event published from now on, in log
 	// order, from one goroutine at a time. deliver must return at once and
 	// must not call Publish. Start is called once.

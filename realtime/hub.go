@@ -3,6 +3,7 @@ package realtime
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -37,8 +38,14 @@ type HubStats struct {
 // other connections only wait for the collection step.
 //
 // Sinks are called from the dispatch goroutine only and never with the
-// hub's lock held, so a sink may call Unsubscribe, Subscribe or Ready (but
-// not Close) from Deliver or End.
+// hub's lock held, so a sink may call Unsubscribe or Subscribe (but not
+// Close) from Deliver or End.
+//
+// Log anchoring: a subscription made with SubscribeOptions.After ignores
+// the events numbered at or before it — their delivery and their controls —
+// however late they are dispatched, so its starting state (the rooms and
+// the membership check it was made from) is never overridden by older
+// events still in the inbox.
 //
 // Ending rule: every subscription ends once, by whichever comes first —
 // Unsubscribe, or the hub ending it (Leave, CloseRoom, a panicking sink).
@@ -64,7 +71,6 @@ type Hub struct {
 	closed   bool
 	rooms    map[string]*room
 	users    map[string][]*Subscription // Follow or EndOnLeave subscriptions by UserID
-	pending  map[*Subscription]struct{} // Follow subscriptions waiting for Ready
 	encoders map[Encoder]*encState
 
 	// Dispatch goroutine only (the collection step also holds mu).
@@ -115,7 +121,6 @@ func NewHub(opts HubOptions) *Hub {
 		stopped:  make(chan struct{}),
 		rooms:    make(map[string]*room),
 		users:    make(map[string][]*Subscription),
-		pending:  make(map[*Subscription]struct{}),
 		encoders: make(map[Encoder]*encState),
 	}
 	go h.run()
@@ -160,7 +165,7 @@ func (h *Hub) Close() {
 
 		h.mu.Lock()
 		h.closed = true
-		h.rooms, h.users, h.pending, h.encoders = nil, nil, nil, nil
+		h.rooms, h.users, h.encoders = nil, nil, nil
 		h.subs.Store(0)
 		h.mu.Unlock()
 	})
@@ -202,40 +207,57 @@ func (h *Hub) run() {
 			h.dispatch(ev)
 			batch[i] = nil // let the event go
 		}
-		if cap(batch) > maxIdleBatch {
-			batch = nil
-		}
-		batch = batch[:0]
+		batch = reuseBatch(batch)
 	}
 }
 
+// reuseBatch returns the drained batch slice to swap in as the next inbox:
+// emptied, or nil if a burst grew it beyond maxIdleBatch.
+func reuseBatch(batch []*Event) []*Event {
+	if cap(batch) > maxIdleBatch {
+		return nil
+	}
+	return batch[:0]
+}
+
+// logPos is the position ev is compared with SubscribeOptions.After at: its
+// Seq, or, for an event not numbered by a broker, past every anchor.
+func logPos(ev *Event) uint64 {
+	if ev.Seq == 0 {
+		return math.MaxUint64
+	}
+	return ev.Seq
+}
+
 // dispatch applies one event: Join, delivery, then Leave or CloseRoom.
+// Each step skips the subscriptions anchored at or after the event.
 func (h *Hub) dispatch(ev *Event) {
 	h.tick++
 	tick := h.tick
+	pos := logPos(ev)
 	ctl := ev.Control
 
 	h.mu.Lock()
 	if ctl != nil && ctl.Op == Join {
-		h.joinLocked(ctl)
+		h.joinLocked(ctl, pos)
 	}
 	targets := h.collectLocked(ev.Rooms, tick)
 	h.mu.Unlock()
 
-	n := h.deliverAll(ev, targets, tick)
+	n := h.deliverAll(ev, pos, targets, tick)
 	clear(targets)
 	h.targets = targets[:0]
 
 	if ctl != nil && (ctl.Op == Leave || ctl.Op == CloseRoom) {
 		h.mu.Lock()
 		if ctl.Op == Leave {
-			h.leaveLocked(ctl)
+			h.leaveLocked(ctl, pos)
 		} else {
-			h.closeRoomLocked(ctl)
+			h.closeRoomLocked(ctl, pos)
 		}
 		h.mu.Unlock()
 	}
-	h.endPending()
+	h.callEnds()
 
 	h.delivered.Add(n)
 	h.dispatched.Add(1)
@@ -269,12 +291,13 @@ func (h *Hub) collectLocked(rooms []string, tick uint64) []*Subscription {
 	return targets
 }
 
-// deliverAll delivers ev to targets and returns how many Deliver calls it
-// made. A panicking sink (or Accept) costs its own subscription only.
-func (h *Hub) deliverAll(ev *Event, targets []*Subscription, tick uint64) uint64 {
+// deliverAll delivers ev (at log position pos) to targets and returns how
+// many Deliver calls it made. A panicking sink (or Accept) costs its own
+// subscription only.
+func (h *Hub) deliverAll(ev *Event, pos uint64, targets []*Subscription, tick uint64) uint64 {
 	var n uint64
 	for i := 0; i < len(targets); {
-		i = h.deliverFrom(ev, targets, i, tick, &n)
+		i = h.deliverFrom(ev, pos, targets, i, tick, &n)
 	}
 	return n
 }
@@ -282,7 +305,7 @@ func (h *Hub) deliverAll(ev *Event, targets []*Subscription, tick uint64) uint64
 // deliverFrom delivers to targets[i:] and returns len(targets), or the index
 // after a subscription whose sink panicked. One deferred recover per event
 // (not per recipient) keeps the common path cheap.
-func (h *Hub) deliverFrom(ev *Event, targets []*Subscription, i int, tick uint64, n *uint64) (next int) {
+func (h *Hub) deliverFrom(ev *Event, pos uint64, targets []*Subscription, i int, tick uint64, n *uint64) (next int) {
 	defer func() {
 		if r := recover(); r != nil {
 			h.sinkPanicked(targets[i], "Deliver or Accept", r)
@@ -291,8 +314,8 @@ func (h *Hub) deliverFrom(ev *Event, targets []*Subscription, i int, tick uint64
 	}()
 	for ; i < len(targets); i++ {
 		s := targets[i]
-		if s.state.Load() != subActive {
-			continue // unsubscribed or ended after collection
+		if s.state.Load() != subActive || pos <= s.after {
+			continue // unsubscribed or ended after collection, or anchored after ev
 		}
 		if s.accept != nil && !s.accept(ev) {
 			continue
@@ -315,12 +338,12 @@ func (h *Hub) sinkPanicked(s *Subscription, where string, r any) {
 	h.mu.Lock()
 	h.endLocked(s, errs.E(errs.Internal, "the subscription failed; subscribe again"))
 	h.mu.Unlock()
-	h.endPending()
+	h.callEnds()
 }
 
-// endPending calls End for the subscriptions ended under the lock, now that
+// callEnds calls End for the subscriptions ended under the lock, now that
 // it is released: End may re-enter the hub.
-func (h *Hub) endPending() {
+func (h *Hub) callEnds() {
 	for i := 0; i < len(h.ending); i++ {
 		e := h.ending[i]
 		h.ending[i] = ending{}
@@ -342,19 +365,12 @@ func (h *Hub) callEnd(s *Subscription, err error) {
 
 // joinLocked starts every Follow subscription of the user listening to the
 // room (before the event is delivered, so the new member receives it).
-func (h *Hub) joinLocked(c *Control) {
+func (h *Hub) joinLocked(c *Control, pos uint64) {
 	subs := append(h.scratch[:0], h.users[c.UserID]...)
 	for _, s := range subs {
-		if !s.follow {
-			continue
+		if s.follow && pos > s.after {
+			h.listenLocked(s, c.Room)
 		}
-		if s.pendingReady {
-			h.recordLocked(s, c.Room, true)
-			if s.state.Load() != subActive {
-				continue // waited too long for Ready and was ended
-			}
-		}
-		h.listenLocked(s, c.Room)
 	}
 	clear(subs)
 	h.scratch = subs[:0]
@@ -363,16 +379,14 @@ func (h *Hub) joinLocked(c *Control) {
 // leaveLocked applies Leave after delivery: the user's EndOnLeave
 // subscriptions on the room end with FORBIDDEN, its Follow subscriptions
 // stop listening to the room.
-func (h *Hub) leaveLocked(c *Control) {
+func (h *Hub) leaveLocked(c *Control, pos uint64) {
 	subs := append(h.scratch[:0], h.users[c.UserID]...)
 	for _, s := range subs {
 		switch {
+		case pos <= s.after:
 		case s.endOnLeave && s.listensLocked(c.Room):
 			h.endLocked(s, revoked(c.Room))
 		case s.follow:
-			if s.pendingReady {
-				h.recordLocked(s, c.Room, false)
-			}
 			h.unlistenLocked(s, c.Room)
 		}
 	}
@@ -381,29 +395,24 @@ func (h *Hub) leaveLocked(c *Control) {
 }
 
 // closeRoomLocked applies CloseRoom after delivery: EndOnLeave subscriptions
-// on the room complete, Follow subscriptions stop listening to it, and
-// Follow subscriptions waiting for Ready record it (their store read may
-// still have seen the room).
-func (h *Hub) closeRoomLocked(c *Control) {
-	var subs []*Subscription
-	if rm := h.rooms[c.Room]; rm != nil {
-		subs = append(h.scratch[:0], rm.subs...)
+// on the room complete, Follow subscriptions stop listening to it.
+func (h *Hub) closeRoomLocked(c *Control, pos uint64) {
+	rm := h.rooms[c.Room]
+	if rm == nil {
+		return
 	}
+	subs := append(h.scratch[:0], rm.subs...)
 	for _, s := range subs {
 		switch {
+		case pos <= s.after:
 		case s.endOnLeave:
 			h.endLocked(s, nil)
 		case s.follow:
 			h.unlistenLocked(s, c.Room)
 		}
 	}
-	if subs != nil {
-		clear(subs)
-		h.scratch = subs[:0]
-	}
-	for s := range h.pending {
-		h.recordLocked(s, c.Room, false)
-	}
+	clear(subs)
+	h.scratch = subs[:0]
 }
 
 // revoked is the error of an EndOnLeave subscription whose user left room.
@@ -415,10 +424,12 @@ func revoked(room string) error {
 }
 
 // encoderLocked returns the shared state of enc, creating it on first use.
-// An encoder of a non-comparable type cannot be a map key; it gets a
-// private state (correct, just not shared).
+// An encoder that is not comparable cannot be a map key; it gets a private
+// state (correct, just not shared). The value is asked, not its type: a
+// struct with an interface field is comparable by type, yet hashing it
+// panics when the field holds a func, map or slice.
 func (h *Hub) encoderLocked(enc Encoder) *encState {
-	if !reflect.TypeOf(enc).Comparable() {
+	if !reflect.ValueOf(enc).Comparable() {
 		return &encState{enc: enc, refs: 1}
 	}
 	es := h.encoders[enc]

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,11 +26,17 @@ type subSpec struct {
 	opts SubscribeOptions
 }
 
-// step publishes an event, or (ready != "") calls Ready on a subscription.
+// step is one action of a receipt-rule case, in order.
 type step struct {
-	ev         *Event
-	ready      string
-	readyRooms []string
+	ev *Event // publish it
+	// sub subscribes a subscription now; anchored sets its After to the
+	// broker's last seq, as a resolver does under the ordering lock.
+	sub      *subSpec
+	anchored bool
+	// hold makes dispatch wait (behind a sink blocked on the first event
+	// published after it) until release, so the steps between them happen
+	// while the events they publish are queued, not yet dispatched.
+	hold, release bool
 }
 
 // outcome is what one subscription's client saw.
@@ -41,13 +48,35 @@ type outcome struct {
 	rooms []string
 }
 
-func ready(name string, rooms ...string) step { return step{ready: name, readyRooms: rooms} }
-func pub(e *Event) step                       { return step{ev: e} }
+func pub(e *Event) step { return step{ev: e} }
+
+// subAt subscribes anchored at the current end of the log.
+func subAt(name string, opts SubscribeOptions) step {
+	return step{sub: &subSpec{name, opts}, anchored: true}
+}
+
+// subNow subscribes unanchored (After 0).
+func subNow(name string, opts SubscribeOptions) step { return step{sub: &subSpec{name, opts}} }
+
+var (
+	hold    = step{hold: true}
+	release = step{release: true}
+)
+
+func join(u, room string, rooms ...string) *Event {
+	return ctl("JOIN", Control{Op: Join, UserID: u, Room: room}, rooms...)
+}
+
+func leave(u, room string, rooms ...string) *Event {
+	return ctl("LEAVE", Control{Op: Leave, UserID: u, Room: room}, rooms...)
+}
+
+func named(typ string, e *Event) *Event { e.Type = typ; return e }
 
 func TestReceiptRules(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		subs  []subSpec
+		subs  []subSpec // subscribed before the steps, unanchored
 		steps []step
 		want  map[string]outcome
 	}{{
@@ -85,47 +114,63 @@ func TestReceiptRules(t *testing.T) {
 			{"other", SubscribeOptions{UserID: "u2", Rooms: []string{u2}, Follow: true}},
 		},
 		steps: []step{
-			ready("follow"), ready("other"),
 			pub(ev("BEFORE", p1)),
-			pub(ctl("MEMBER_ADDED", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
+			pub(join("u1", p1, p1)),
 			pub(ev("AFTER", p1)),
 			pub(ev("MINE", u1)),
 		},
 		want: map[string]outcome{
-			"follow": {got: []string{"MEMBER_ADDED", "AFTER", "MINE"}, rooms: []string{p1, u1}},
+			"follow": {got: []string{"JOIN", "AFTER", "MINE"}, rooms: []string{p1, u1}},
 			"fixed":  {got: []string{"MINE"}, rooms: []string{u1}},
 			"other":  {got: nil, rooms: []string{u2}},
 		},
 	}, {
 		name: "leave is applied after delivery",
 		subs: []subSpec{
-			{"follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}},
+			{"follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1, p2}, Follow: true}},
 			{"project1", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true}},
 			{"project2", SubscribeOptions{UserID: "u1", Rooms: []string{p2}, EndOnLeave: true}},
 			{"stayer", SubscribeOptions{UserID: "u2", Rooms: []string{p1}, EndOnLeave: true}},
 		},
 		steps: []step{
-			ready("follow", p1, p2),
 			pub(ev("E1", p1)),
-			pub(ctl("MEMBER_REMOVED", Control{Op: Leave, UserID: "u1", Room: p1}, p1, u1)),
+			pub(leave("u1", p1, p1, u1)),
 			pub(ev("E3", p1)),
 			pub(ev("E4", p2)),
 		},
 		want: map[string]outcome{
-			"follow":   {got: []string{"E1", "MEMBER_REMOVED", "E4"}, rooms: []string{p2, u1}},
-			"project1": {got: []string{"E1", "MEMBER_REMOVED"}, end: string(errs.Forbidden)},
+			"follow":   {got: []string{"E1", "LEAVE", "E4"}, rooms: []string{p2, u1}},
+			"project1": {got: []string{"E1", "LEAVE"}, end: string(errs.Forbidden)},
 			"project2": {got: []string{"E4"}, rooms: []string{p2}},
-			"stayer":   {got: []string{"E1", "MEMBER_REMOVED", "E3"}, rooms: []string{p1}},
+			"stayer":   {got: []string{"E1", "LEAVE", "E3"}, rooms: []string{p1}},
 		},
+	}, {
+		name: "join then leave",
+		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
+		steps: []step{
+			pub(join("u1", p1, p1)),
+			pub(ev("E1", p1)),
+			pub(leave("u1", p1, p1)),
+			pub(ev("E2", p1)),
+		},
+		want: map[string]outcome{"f": {got: []string{"JOIN", "E1", "LEAVE"}, rooms: []string{u1}}},
+	}, {
+		name: "another user's controls do not move a subscription",
+		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p2}, Follow: true}}},
+		steps: []step{
+			pub(join("u2", p1, p1)),
+			pub(leave("u2", p2, p2)),
+			pub(ev("E", p2)),
+		},
+		want: map[string]outcome{"f": {got: []string{"LEAVE", "E"}, rooms: []string{p2, u1}}},
 	}, {
 		name: "close room completes fixed subscriptions",
 		subs: []subSpec{
-			{"follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}},
+			{"follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1, p2}, Follow: true}},
 			{"fixed", SubscribeOptions{UserID: "u2", Rooms: []string{p1}, EndOnLeave: true}},
 			{"plain", SubscribeOptions{UserID: "u2", Rooms: []string{p1}}},
 		},
 		steps: []step{
-			ready("follow", p1, p2),
 			pub(ctl("PROJECT_DELETED", Control{Op: CloseRoom, Room: p1}, p1)),
 			pub(ev("E2", p1)),
 			pub(ev("E3", p2)),
@@ -137,117 +182,152 @@ func TestReceiptRules(t *testing.T) {
 			"plain": {got: []string{"PROJECT_DELETED", "E2"}, rooms: []string{p1}},
 		},
 	}, {
-		name: "pending: join before ready, store read missed it",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
+		// Review finding 1: u1 left p1 and rejoined; both are queued when u1
+		// subscribes (the membership check passes). The queued leave must
+		// not end the fresh subscription; a later one does.
+		name: "anchored: leave and re-join queued before subscribing",
 		steps: []step{
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
-			ready("f"),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {got: []string{"JOIN", "E"}, rooms: []string{p1, u1}}},
-	}, {
-		name: "pending: join before ready, store read saw it",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
-			ready("f", p1),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {got: []string{"JOIN", "E"}, rooms: []string{p1, u1}}},
-	}, {
-		name: "pending: leave before ready, store read still saw the room",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("LEAVE", Control{Op: Leave, UserID: "u1", Room: p1}, u1)),
-			ready("f", p1, p2),
+			hold,
+			pub(leave("u1", p1, p1)),
+			pub(join("u1", p1, p1)),
+			subAt("project", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true}),
+			subAt("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}),
 			pub(ev("E1", p1)),
-			pub(ev("E2", p2)),
-		},
-		want: map[string]outcome{"f": {got: []string{"LEAVE", "E2"}, rooms: []string{p2, u1}}},
-	}, {
-		name: "pending: join after ready",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			ready("f"),
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {got: []string{"JOIN", "E"}, rooms: []string{p1, u1}}},
-	}, {
-		name: "pending: leave after ready",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			ready("f", p1),
-			pub(ctl("LEAVE", Control{Op: Leave, UserID: "u1", Room: p1}, p1)),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {got: []string{"LEAVE"}, rooms: []string{u1}}},
-	}, {
-		name: "pending: join then leave before ready",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
-			pub(ev("E1", p1)),
-			pub(ctl("LEAVE", Control{Op: Leave, UserID: "u1", Room: p1}, p1)),
-			ready("f", p1),
+			release,
 			pub(ev("E2", p1)),
+			pub(named("LEAVE2", leave("u1", p1, p1))),
+			pub(ev("E3", p1)),
 		},
-		want: map[string]outcome{"f": {got: []string{"JOIN", "E1", "LEAVE"}, rooms: []string{u1}}},
-	}, {
-		name: "pending: leave then join before ready",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("LEAVE", Control{Op: Leave, UserID: "u1", Room: p1}, p1)),
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u1", Room: p1}, p1)),
-			ready("f"),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {got: []string{"JOIN", "E"}, rooms: []string{p1, u1}}},
-	}, {
-		name: "pending: room closed before ready",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("PROJECT_DELETED", Control{Op: CloseRoom, Room: p1}, p1)),
-			ready("f", p1, p2),
-			pub(ev("E", p1)),
-		},
-		want: map[string]outcome{"f": {rooms: []string{p2, u1}}},
-	}, {
-		name: "pending: another user's changes are not replayed",
-		subs: []subSpec{{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}}},
-		steps: []step{
-			pub(ctl("JOIN", Control{Op: Join, UserID: "u2", Room: p1}, p1)),
-			pub(ctl("LEAVE", Control{Op: Leave, UserID: "u2", Room: p2}, p2)),
-			ready("f", p2),
-		},
-		want: map[string]outcome{"f": {rooms: []string{p2, u1}}},
-	}, {
-		name: "ready is a no-op when not following or already ready",
-		subs: []subSpec{
-			{"fixed", SubscribeOptions{UserID: "u1", Rooms: []string{u1}}},
-			{"f", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}},
-		},
-		steps: []step{ready("fixed", p1), ready("f", p1), ready("f", p2), pub(ev("E1", p1)), pub(ev("E2", p2))},
 		want: map[string]outcome{
-			"fixed": {rooms: []string{u1}},
-			"f":     {got: []string{"E1"}, rooms: []string{p1, u1}},
+			"project": {got: []string{"E1", "E2", "LEAVE2"}, end: string(errs.Forbidden)},
+			"tasks":   {got: []string{"E1", "E2", "LEAVE2"}, rooms: []string{u1}},
 		},
+	}, {
+		// The same queue without an anchor: the stale leave ends the
+		// subscription. This is what the anchor prevents, and shows the
+		// hold really keeps the events queued.
+		name: "unanchored: a queued leave ends a subscription made after it",
+		steps: []step{
+			hold,
+			pub(leave("u1", p1, p1)),
+			pub(join("u1", p1, p1)),
+			subNow("project", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true}),
+			release,
+			pub(ev("E1", p1)),
+		},
+		want: map[string]outcome{"project": {got: []string{"LEAVE"}, end: string(errs.Forbidden)}},
+	}, {
+		// Review finding 2: an event of p1 queued before u1 joined p1 must
+		// not reach a subscription made after the join.
+		name: "anchored: an event queued before the join is not delivered",
+		steps: []step{
+			hold,
+			pub(ev("OLD", p1)),
+			pub(join("u1", p1, p1)),
+			subAt("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}),
+			subAt("project", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true}),
+			pub(ev("NEW1", p1)),
+			release,
+			pub(ev("NEW2", p1)),
+		},
+		want: map[string]outcome{
+			"tasks":   {got: []string{"NEW1", "NEW2"}, rooms: []string{p1, u1}},
+			"project": {got: []string{"NEW1", "NEW2"}, rooms: []string{p1}},
+		},
+	}, {
+		name: "unanchored: a queued event leaks to a subscription made after it",
+		steps: []step{
+			hold,
+			pub(ev("OLD", p1)),
+			pub(join("u1", p1, p1)),
+			subNow("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}),
+			release,
+		},
+		want: map[string]outcome{"tasks": {got: []string{"OLD", "JOIN"}, rooms: []string{p1, u1}}},
+	}, {
+		// The snapshot no longer has p1; the queued leave is not applied
+		// (nothing to do), a join after the anchor is.
+		name: "anchored: a queued leave is ignored, a later join applies",
+		steps: []step{
+			hold,
+			pub(leave("u1", p1, p1, u1)),
+			subAt("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p2}, Follow: true}),
+			pub(join("u1", p1, p1)),
+			pub(ev("E", p1)),
+			release,
+		},
+		want: map[string]outcome{"tasks": {got: []string{"JOIN", "E"}, rooms: []string{p1, p2, u1}}},
+	}, {
+		// Controls at or before the anchor are the snapshot's business: a
+		// queued join of a room the snapshot lacks is not applied.
+		name: "anchored: a queued join is not applied",
+		steps: []step{
+			hold,
+			pub(join("u1", p3, p3)),
+			subAt("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true}),
+			pub(ev("E", p3)),
+			release,
+		},
+		want: map[string]outcome{"tasks": {got: nil, rooms: []string{u1}}},
+	}, {
+		name: "anchored: a queued close room is ignored",
+		steps: []step{
+			hold,
+			pub(ctl("PROJECT_DELETED", Control{Op: CloseRoom, Room: p1}, p1)),
+			subAt("fixed", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true}),
+			subAt("follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}),
+			release,
+			pub(ev("E", p1)),
+		},
+		want: map[string]outcome{
+			"fixed":  {got: []string{"E"}, rooms: []string{p1}},
+			"follow": {got: []string{"E"}, rooms: []string{p1, u1}},
+		},
+	}, {
+		name: "anchored: events already dispatched change nothing",
+		steps: []step{
+			pub(join("u1", p1, p1)),
+			pub(ev("OLD", p1)),
+			subAt("tasks", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}),
+			pub(ev("NEW", p1)),
+		},
+		want: map[string]outcome{"tasks": {got: []string{"NEW"}, rooms: []string{p1, u1}}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, HubOptions{})
 			subs := map[string]*Subscription{}
 			sinks := map[string]*recSink{}
-			for _, s := range tc.subs {
+			subscribe := func(s subSpec) {
 				subs[s.name], sinks[s.name] = e.sub(s.opts)
 			}
-			for _, st := range tc.steps {
-				if st.ready != "" {
-					subs[st.ready].Ready(st.readyRooms)
-					continue
-				}
-				e.publish(st.ev)
-				flush(t, e.h) // so a following Ready comes after this event
+			for _, s := range tc.subs {
+				subscribe(s)
 			}
+			var gate chan struct{}
+			for _, st := range tc.steps {
+				switch {
+				case st.hold:
+					gate = e.hold()
+				case st.release:
+					close(gate)
+					gate = nil
+				case st.sub != nil:
+					spec := *st.sub
+					if st.anchored {
+						spec.opts.After = e.b.Last().Seq
+					}
+					subscribe(spec)
+				default:
+					e.publish(st.ev)
+					if gate == nil {
+						flush(t, e.h) // so the next step comes after this event
+					}
+				}
+			}
+			if gate != nil {
+				close(gate)
+			}
+			flush(t, e.h)
 			for name, want := range tc.want {
 				sink := sinks[name]
 				if got := sink.types(); !slices.Equal(got, want.got) {
@@ -287,25 +367,67 @@ func TestLeaveErrorNamesTheRoom(t *testing.T) {
 	}
 }
 
-// Ready racing the dispatch of membership changes (no flush in between):
-// whatever the interleaving, the result is the one of applying the store
-// read and then the changes in log order.
-func TestReadyRacingControls(t *testing.T) {
+// Subscribing anchored while the events before the anchor are still being
+// dispatched (no hold, no flush: any interleaving): the subscription sees
+// exactly the events after its anchor, and only their controls.
+func TestAnchorRacingDispatch(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		func() {
+			b := NewMemoryBroker(MemoryBrokerOptions{})
 			h := NewHub(HubOptions{})
 			defer h.Close()
-			f := h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{u1}, Follow: true, Encoder: &countEnc{}, Sink: nopSink{}})
-			// The store read happens before the join and the leaves: it sees p2
-			// and p3. The log then joins p1 and removes p2.
-			h.Enqueue(ctl("J", Control{Op: Join, UserID: "u1", Room: p1}, p1))
-			h.Enqueue(ctl("L", Control{Op: Leave, UserID: "u1", Room: p2}, p2))
-			f.Ready([]string{p2, p3})
+			defer b.Close()
+			if err := b.Start(h.Enqueue); err != nil {
+				t.Fatal(err)
+			}
+			publish := func(evs ...*Event) {
+				for _, e := range evs {
+					if err := b.Publish(context.Background(), e); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			// u1 was a member of p1 and p2; the log then removes and re-adds
+			// it to p1 and removes it from p2.
+			publish(ev("E0", p1), leave("u1", p1, p1), join("u1", p1, p1), ev("E1", p1), leave("u1", p2, p2), ev("E2", p2))
+			// What a resolver reads at this point: member of p1 only.
+			after := b.Last().Seq
+			proj, tasks := &recSink{}, &recSink{}
+			h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, After: after, EndOnLeave: true, Encoder: &countEnc{}, Sink: proj})
+			f := h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, After: after, Follow: true, Encoder: &countEnc{}, Sink: tasks})
+			publish(ev("E3", p1), ev("E4", p2), join("u1", p3, p3), ev("E5", p3))
 			flush(t, h)
+
+			if got, want := proj.types(), []string{"E3"}; !slices.Equal(got, want) {
+				t.Fatalf("round %d: project subscription got %q, want %q", i, got, want)
+			}
+			if n, err, _ := proj.ended(); n != 0 {
+				t.Fatalf("round %d: project subscription ended: %v", i, err)
+			}
+			if got, want := tasks.types(), []string{"E3", "JOIN", "E5"}; !slices.Equal(got, want) {
+				t.Fatalf("round %d: following subscription got %q, want %q", i, got, want)
+			}
 			if got, want := f.listening(), sorted([]string{u1, p1, p3}); !slices.Equal(got, want) {
 				t.Fatalf("round %d: listens to %q, want %q", i, got, want)
 			}
 		}()
+	}
+}
+
+// An event enqueued without a broker number has no place in the log: it
+// reaches anchored subscriptions too (the hub's own barrier events rely on
+// it).
+func TestUnnumberedEventIgnoresAnchor(t *testing.T) {
+	h := NewHub(HubOptions{})
+	defer h.Close()
+	s := &recSink{}
+	h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, After: 1 << 40, Encoder: &countEnc{}, Sink: s})
+	h.Enqueue(&Event{Type: "UNNUMBERED", Rooms: []string{p1}})
+	h.Enqueue(&Event{Type: "OLD", Rooms: []string{p1}, Seq: 1 << 40})
+	h.Enqueue(&Event{Type: "NEW", Rooms: []string{p1}, Seq: 1<<40 + 1})
+	flush(t, h)
+	if got, want := s.types(), []string{"UNNUMBERED", "NEW"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
 
@@ -415,6 +537,39 @@ func TestNonComparableEncoder(t *testing.T) {
 	}
 }
 
+// ifaceEnc is comparable by type (a struct with an interface field) but
+// not by value when the field holds a func: hashing it would panic.
+type ifaceEnc struct{ render any }
+
+func (e ifaceEnc) Encode(ev *Event) ([]byte, error) {
+	return e.render.(func(*Event) []byte)(ev), nil
+}
+
+func TestEncoderComparableTypeUncomparableValue(t *testing.T) {
+	e := newEnv(t, HubOptions{})
+	enc := ifaceEnc{render: func(ev *Event) []byte { return []byte("<" + ev.Type + ">") }}
+	var sinks [2]*recSink
+	var subs [2]*Subscription
+	for i := range sinks {
+		sinks[i] = &recSink{encode: true}
+		subs[i] = e.h.Subscribe(SubscribeOptions{Rooms: []string{p1}, Encoder: enc, Sink: sinks[i]})
+	}
+	e.publish(ev("E", p1))
+	flush(t, e.h)
+	for i, s := range sinks {
+		subs[i].Unsubscribe()
+		if len(s.payloads) != 1 {
+			t.Fatalf("sink %d got %d payloads, want 1", i, len(s.payloads))
+		}
+		if b, err := s.payloads[0].Bytes(); string(b) != "<E>" || err != nil {
+			t.Fatalf("sink %d payload %q, %v", i, b, err)
+		}
+	}
+	if st := e.h.Stats(); st.Subscriptions != 0 {
+		t.Errorf("%d subscriptions left", st.Subscriptions)
+	}
+}
+
 // Unsubscribe from another goroutine while events are dispatched: nothing
 // published after it returned arrives, nothing is lost before it, End is
 // never called.
@@ -481,7 +636,7 @@ func TestSinkReentersHub(t *testing.T) {
 	resub := &recSink{}
 	s2.onEnd = func(error) {
 		fromEnd.Unsubscribe()
-		e.h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, Encoder: e.enc, Sink: resub}).Ready(nil)
+		e.h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, Follow: true, Encoder: e.enc, Sink: resub})
 	}
 	fromEnd = e.h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p2}, EndOnLeave: true, Encoder: e.enc, Sink: s2})
 
@@ -612,34 +767,67 @@ func TestPublishNeverWaitsForSubscribers(t *testing.T) {
 	}, "1000 events and the barrier dispatched, 2001 deliveries, empty inbox")
 }
 
+// Close stops dispatch at the next event: the one being delivered
+// finishes, the events still queued are dropped.
 func TestHubClose(t *testing.T) {
 	h := NewHub(HubOptions{})
-	gate := make(chan struct{})
-	var once sync.Once
-	stuck := &funcSink{deliver: func(*Payload) { once.Do(func() { <-gate }) }}
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var delivered atomic.Int64
+	stuck := &funcSink{deliver: func(*Payload) {
+		if delivered.Add(1) == 1 {
+			close(entered)
+			<-gate
+		}
+	}}
 	sub := h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true, Encoder: &countEnc{}, Sink: stuck})
-	for i := 0; i < 100; i++ {
+	const total = 100
+	for i := 0; i < total; i++ {
 		h.Enqueue(ev("E", p1))
 	}
+	<-entered // dispatch is inside the first event
 	closed := make(chan struct{})
 	go func() { h.Close(); close(closed) }()
+	<-h.done // Close has begun: the loop will stop before its next event
 	close(gate)
 	<-closed
 	h.Close() // idempotent
 
-	if st := h.Stats(); st.Subscriptions != 0 || st.InboxLen != 0 {
-		t.Errorf("after Close: %+v", st)
+	st := h.Stats()
+	if st.Dispatched != 1 || delivered.Load() != 1 {
+		t.Errorf("after Close: %d of %d events dispatched, %d delivered; want the one in progress only", st.Dispatched, total, delivered.Load())
+	}
+	if st.Subscriptions != 0 || st.InboxLen != 0 {
+		t.Errorf("after Close: %+v, want no subscriptions and an empty inbox", st)
 	}
 	sub.Unsubscribe() // no-op, no panic
 
 	// After Close the hub is inert: nothing is dispatched, nothing panics.
 	late := &recSink{}
 	s := h.Subscribe(SubscribeOptions{UserID: "u1", Rooms: []string{p1}, Follow: true, Encoder: &countEnc{}, Sink: late})
-	s.Ready([]string{p2})
 	h.Enqueue(ev("E", p1))
 	s.Unsubscribe()
 	if got := late.types(); len(got) != 0 {
 		t.Errorf("subscription made after Close got %q", got)
+	}
+}
+
+// The loop keeps a drained batch's memory for the next swap unless a burst
+// grew it beyond maxIdleBatch.
+func TestReuseBatch(t *testing.T) {
+	for _, tc := range []struct {
+		cap  int
+		keep bool
+	}{{0, true}, {16, true}, {maxIdleBatch, true}, {maxIdleBatch + 1, false}, {4 * maxIdleBatch, false}} {
+		batch := make([]*Event, tc.cap/2, tc.cap)
+		got := reuseBatch(batch)
+		switch {
+		case len(got) != 0:
+			t.Errorf("cap %d: reused batch has length %d, want 0", tc.cap, len(got))
+		case tc.keep && cap(got) != tc.cap:
+			t.Errorf("cap %d: reused with cap %d, want the same slice", tc.cap, cap(got))
+		case !tc.keep && got != nil:
+			t.Errorf("cap %d: kept (cap %d), want it let go (nil)", tc.cap, cap(got))
+		}
 	}
 }
 

@@ -130,6 +130,17 @@ func (e *env) sub(opts SubscribeOptions) (*Subscription, *recSink) {
 	return e.h.Subscribe(opts), sink
 }
 
+// hold makes dispatch wait until the returned channel is closed: it
+// publishes an event whose only recipient blocks in Deliver, so every event
+// published after it stays queued meanwhile.
+func (e *env) hold() chan struct{} {
+	gate := make(chan struct{})
+	room := fmt.Sprintf("test:gate:%p", gate)
+	e.h.Subscribe(SubscribeOptions{Rooms: []string{room}, Encoder: &countEnc{}, Sink: &funcSink{deliver: func(*Payload) { <-gate }}})
+	e.publish(&Event{Type: "GATE", Rooms: []string{room}})
+	return gate
+}
+
 func (e *env) publish(ev *Event) {
 	e.t.Helper()
 	if err := e.b.Publish(context.Background(), ev); err != nil {

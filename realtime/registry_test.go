@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,8 @@ type fakeConn struct {
 	reg  *Registry
 	// stubborn connections ignore CloseWith (a peer that never goes away).
 	stubborn bool
+	// onClose, if set, runs inside CloseWith (on the caller's goroutine).
+	onClose func()
 
 	mu       sync.Mutex
 	closes   int
@@ -31,6 +34,9 @@ func (c *fakeConn) CloseWith(code int, reason string) {
 	c.closes++
 	c.code, c.reason, c.closedAt = code, reason, time.Now()
 	c.mu.Unlock()
+	if c.onClose != nil {
+		c.onClose()
+	}
 	if !c.stubborn {
 		c.reg.Remove(c)
 	}
@@ -94,12 +100,81 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("Disconnect(nobody) = %d", n)
 	}
 
-	// Adding an ID again replaces the connection, also under another user.
+	// Adding an ID again replaces the connection, also under another user,
+	// and closes the one it replaced.
 	b1again := newConn(r, "b1", "carol", t0)
 	r.Add(b1again)
 	if r.Len() != 1 || r.Online("bob") || !r.Online("carol") {
 		t.Errorf("after re-Add: Len %d, bob %v, carol %v", r.Len(), r.Online("bob"), r.Online("carol"))
 	}
+	if n, code, _, _ := b1.closed(); n != 1 || code != closeReplaced {
+		t.Errorf("replaced connection closed %d times with %d, want once with %d", n, code, closeReplaced)
+	}
+}
+
+// A connection is registered as the Conn it is, not just its ID: a second
+// connection with a taken ID displaces (and closes) the first, and the
+// first's Remove — which a closing connection makes — leaves the second.
+func TestRegistryDuplicateID(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		stubborn bool // the displaced connection does not remove itself
+	}{{"displaced connection removes itself", false}, {"displaced connection stays open", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRegistry()
+			old := newConn(r, "x", "alice", now)
+			old.stubborn = tc.stubborn
+			r.Add(old)
+			r.Add(old) // the same connection again: a no-op
+			if n, _, _, _ := old.closed(); n != 0 || r.Len() != 1 {
+				t.Fatalf("re-adding the same connection: closed %d times, Len %d", n, r.Len())
+			}
+
+			cur := newConn(r, "x", "alice", now.Add(time.Second))
+			r.Add(cur)
+			if n, code, reason, _ := old.closed(); n != 1 || code != closeReplaced || reason != closeReplacedReason {
+				t.Errorf("displaced connection closed %d times with %d %q", n, code, reason)
+			}
+			r.Remove(old) // again, explicitly: still not the registered one
+			if got := r.ByUser("alice"); len(got) != 1 || !got[0].ConnectedAt.Equal(cur.info.ConnectedAt) {
+				t.Fatalf("ByUser(alice) = %+v, want only the new connection", got)
+			}
+			if n, _, _, _ := cur.closed(); n != 0 {
+				t.Errorf("the new connection was closed")
+			}
+			// The new one is reachable: Disconnect closes it.
+			if n := r.Disconnect("alice", 4403, "bye"); n != 1 || r.Len() != 0 {
+				t.Errorf("Disconnect = %d, Len %d after", n, r.Len())
+			}
+			if n, code, _, _ := cur.closed(); n != 1 || code != 4403 {
+				t.Errorf("new connection closed %d times with %d", n, code)
+			}
+		})
+	}
+}
+
+// valueConn is a Conn of a non-comparable type.
+type valueConn struct {
+	info ConnInfo
+	tags []string
+}
+
+func (c valueConn) Info() ConnInfo        { return c.info }
+func (c valueConn) CloseWith(int, string) {}
+
+func TestRegistryRefusesUncomparableConn(t *testing.T) {
+	r := NewRegistry()
+	defer func() {
+		msg, _ := recover().(string)
+		if !strings.Contains(msg, "not comparable") {
+			t.Errorf("Add of a non-comparable Conn: panic %q, want one saying it is not comparable", msg)
+		}
+		if r.Len() != 0 {
+			t.Errorf("Len %d after a refused Add", r.Len())
+		}
+	}()
+	r.Add(valueConn{info: ConnInfo{ID: "v", UserID: "u"}})
 }
 
 func TestRegistryConcurrent(t *testing.T) {
@@ -225,5 +300,86 @@ func TestDrainClosesLateConnections(t *testing.T) {
 	}
 	if n, code, _, _ := late.closed(); n != 1 || code != 1001 {
 		t.Errorf("late connection closed %d times with %d", n, code)
+	}
+}
+
+// A connection added while Drain spreads its closes is closed at Drain's
+// next step, not left for the end of the spread.
+func TestDrainClosesConnectionsAddedDuringSpread(t *testing.T) {
+	r := NewRegistry()
+	t0 := time.Now().Add(-time.Minute)
+	first, second := newConn(r, "a", "u", t0), newConn(r, "b", "u", t0.Add(time.Second))
+	late := newConn(r, "late", "u", time.Now())
+	// Added while Drain is mid-spread: from inside the first close.
+	first.onClose = func() { r.Add(late) }
+	r.Add(first)
+	r.Add(second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		// second is due in half an hour: only cancelling ends this Drain.
+		r.Drain(ctx, time.Hour, 1001, "bye")
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if n, _, _, _ := late.closed(); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatal("a connection added during the spread was not closed before the spread ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n, _, _, _ := second.closed(); n != 0 {
+		t.Errorf("the second connection closed before its turn")
+	}
+	cancel()
+	<-done
+	for _, c := range []*fakeConn{first, second, late} {
+		if n, code, _, _ := c.closed(); n != 1 || code != 1001 {
+			t.Errorf("%s closed %d times with %d, want once with 1001", c.info.ID, n, code)
+		}
+	}
+}
+
+// When ctx ends during the spread, every connection not yet closed is
+// closed at once — those still due and those added since Drain last looked.
+func TestDrainContextEndClosesEveryRemainingConnection(t *testing.T) {
+	r := NewRegistry()
+	t0 := time.Now().Add(-time.Minute)
+	first, second := newConn(r, "a", "u", t0), newConn(r, "b", "u", t0.Add(time.Second))
+	r.Add(first)
+	r.Add(second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		r.Drain(ctx, time.Hour, 1001, "bye")
+		close(done)
+	}()
+	for {
+		if n, _, _, _ := first.closed(); n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Drain now waits half an hour for second's turn; late arrives meanwhile.
+	late := newConn(r, "late", "u", time.Now())
+	r.Add(late)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Drain did not return after its context ended")
+	}
+	for _, c := range []*fakeConn{second, late} {
+		if n, code, _, _ := c.closed(); n != 1 || code != 1001 {
+			t.Errorf("%s closed %d times with %d, want once with 1001", c.info.ID, n, code)
+		}
+	}
+	if r.Len() != 0 {
+		t.Errorf("Len %d after Drain", r.Len())
 	}
 }

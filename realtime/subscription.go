@@ -3,23 +3,36 @@ package realtime
 import (
 	"slices"
 	"sync/atomic"
-
-	"github.com/taskpulse/taskpulse/errs"
 )
 
 // SubscribeOptions says what one subscription listens to.
 type SubscribeOptions struct {
 	UserID string
-	// Rooms listened to. With Follow they are the rooms besides those given
-	// to Ready (e.g. the user's own room).
+	// Rooms listened to from the start. A Follow subscription is given all
+	// of them here: the user's own room and the membership rooms read from
+	// the store at position After.
 	Rooms []string
-	// Follow makes the rooms follow UserID's Join/Leave controls (and
-	// CloseRoom). A following subscription is pending until Ready.
+	// After anchors the subscription in the event log: it ignores every
+	// event with Seq <= After — such an event is neither delivered to it nor
+	// are its Join, Leave or CloseRoom applied to it — and takes every event
+	// after it. Set it to Broker.Last().Seq read under the publisher's
+	// ordering lock together with the store read the subscription is built
+	// on (membership check, Rooms): the read then reflects exactly the
+	// events <= After and the hub applies exactly the events > After, so a
+	// change already published but not yet dispatched neither ends nor
+	// leaks into a subscription made after it. Zero takes every event
+	// dispatched after Subscribe returns. Events with no Seq (enqueued on
+	// the hub directly, not published through a broker) have no place in
+	// the log and reach every subscription.
+	After uint64
+	// Follow makes the rooms follow UserID's Join and Leave controls and
+	// CloseRoom.
 	Follow bool
 	// EndOnLeave ends the subscription with errs.Forbidden when UserID
 	// leaves one of its rooms, and completes it when one of its rooms is
-	// closed. To close the race with a concurrent Leave, subscribe first and
-	// check membership after (or both under the publisher's ordering lock).
+	// closed. Check membership and read After under the publisher's
+	// ordering lock, then subscribe (still under it), so that no Leave can
+	// fall between the check and the subscription's start.
 	EndOnLeave bool
 	// Accept filters events; nil accepts every event of its rooms. It runs
 	// on the dispatch goroutine and must be fast and must not block.
@@ -36,16 +49,11 @@ const (
 	subUnsubscribed
 )
 
-// maxPendingChanges bounds the membership changes a pending Follow
-// subscription records before Ready. Ready normally follows Subscribe by
-// one store read; a subscription that never calls it is ended rather than
-// allowed to grow without bound.
-const maxPendingChanges = 4096
-
 // Subscription is one registered subscription.
 type Subscription struct {
 	hub        *Hub
 	userID     string
+	after      uint64 // SubscribeOptions.After; events at or before it are ignored
 	follow     bool
 	endOnLeave bool
 	accept     func(*Event) bool
@@ -54,19 +62,17 @@ type Subscription struct {
 	state      atomic.Uint32
 
 	// Guarded by Hub.mu.
-	rooms        map[string]int // room → index of this subscription in it
-	base         []string       // SubscribeOptions.Rooms, kept for Ready
-	pendingReady bool
-	changes      map[string]bool // while pending: room → last change (true = joined)
+	rooms map[string]int // room → index of this subscription in it
 
 	// Dispatch goroutine only.
 	mark uint64 // tick of the last event this was collected for
 }
 
-// Subscribe registers a subscription. It receives the events whose
-// dispatch starts after it returns. Sink and Encoder are required (a nil
-// one is a programming error and panics). After Close, Subscribe returns an
-// inert subscription that receives nothing.
+// Subscribe registers a subscription. It receives the events numbered after
+// opts.After whose dispatch starts after it returns (with After read as
+// documented there, that is every event after After). Sink and Encoder are
+// required (a nil one is a programming error and panics). After Close,
+// Subscribe returns an inert subscription that receives nothing.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	if opts.Sink == nil || opts.Encoder == nil {
 		panic("realtime: Subscribe needs a Sink and an Encoder")
@@ -74,14 +80,12 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	s := &Subscription{
 		hub:        h,
 		userID:     opts.UserID,
+		after:      opts.After,
 		follow:     opts.Follow,
 		endOnLeave: opts.EndOnLeave,
 		accept:     opts.Accept,
 		sink:       opts.Sink,
 		rooms:      make(map[string]int, len(opts.Rooms)),
-	}
-	if opts.Follow {
-		s.base = slices.Clone(opts.Rooms)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -98,57 +102,8 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 	if s.follow || s.endOnLeave {
 		h.users[s.userID] = append(h.users[s.userID], s)
 	}
-	if s.follow {
-		s.pendingReady = true
-		h.pending[s] = struct{}{}
-	}
 	h.subs.Add(1)
 	return s
-}
-
-// Ready gives a following subscription its membership rooms, read from the
-// store after Subscribe returned. The subscription then listens to its
-// SubscribeOptions.Rooms and rooms, with the Join/Leave/CloseRoom controls
-// for its rooms seen since Subscribe applied on top in log order, so a
-// membership change that raced with the store read is never lost. (Those
-// controls also took effect when they were dispatched, so a room joined
-// while pending is delivered from its Join on.) Ready on a subscription
-// that is not following, already ready, or unsubscribed is a no-op.
-func (s *Subscription) Ready(rooms []string) {
-	h := s.hub
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed || !s.pendingReady || s.state.Load() != subActive {
-		return
-	}
-	want := make(map[string]bool, len(s.base)+len(rooms))
-	for _, r := range s.base {
-		want[r] = true
-	}
-	for _, r := range rooms {
-		want[r] = true
-	}
-	// The net effect of an ordered series of joins and leaves on a room is
-	// its last one, which is what changes holds.
-	for r, joined := range s.changes {
-		if joined {
-			want[r] = true
-		} else {
-			delete(want, r)
-		}
-	}
-	for r := range s.rooms {
-		if !want[r] {
-			h.unlistenLocked(s, r)
-		}
-	}
-	for r := range want {
-		if r != "" {
-			h.listenLocked(s, r)
-		}
-	}
-	s.pendingReady, s.changes = false, nil
-	delete(h.pending, s)
 }
 
 // Unsubscribe removes the subscription; it is idempotent, safe from any
@@ -225,20 +180,8 @@ func (h *Hub) unlistenLocked(s *Subscription, name string) {
 	}
 }
 
-// recordLocked notes a membership change of a pending subscription for
-// Ready, ending the subscription if it has waited too long.
-func (h *Hub) recordLocked(s *Subscription, room string, joined bool) {
-	if s.changes == nil {
-		s.changes = make(map[string]bool)
-	}
-	s.changes[room] = joined
-	if len(s.changes) > maxPendingChanges {
-		h.endLocked(s, errs.E(errs.Internal, "the subscription was not set up in time; subscribe again"))
-	}
-}
-
 // endLocked ends s on the hub's behalf, unless Unsubscribe got there first;
-// End is called by endPending once the lock is released.
+// End is called by callEnds once the lock is released.
 func (h *Hub) endLocked(s *Subscription, err error) {
 	if !s.state.CompareAndSwap(subActive, subEnded) {
 		return
@@ -265,10 +208,6 @@ func (h *Hub) removeLocked(s *Subscription) {
 				h.users[s.userID] = subs
 			}
 		}
-	}
-	if s.pendingReady {
-		s.pendingReady, s.changes = false, nil
-		delete(h.pending, s)
 	}
 	h.releaseEncoderLocked(s.enc)
 	h.subs.Add(-1)

@@ -13,6 +13,7 @@ import (
 type Resolver struct {
 	Svc      *service.Service
 	Hub      *realtime.Hub
+	Broker   realtime.Broker // Last anchors subscriptions in the event log
 	Registry *realtime.Registry
 }
 

@@ -68,6 +68,17 @@ func checkAfter(after *string) error {
 	return errs.E(errs.CursorExpired, "events before this subscription are not kept; refetch, then subscribe without after")
 }
 
+// anchored runs subscribe under the service's ordering lock, passing it the
+// log position the subscription starts at (SubscribeOptions.After). No
+// change commits and publishes while the lock is held, so a store read made
+// in subscribe reflects exactly the events up to after, and the hub applies
+// to the subscription exactly the events after it: a membership change
+// published but not yet dispatched can neither end a subscription it
+// precedes nor deliver it an event from before.
+func (r *Resolver) anchored(subscribe func(after uint64) error) error {
+	return r.Svc.Ordered(func() error { return subscribe(r.Broker.Last().Seq) })
+}
+
 func isTaskEvent(ev *realtime.Event) bool { return strings.HasPrefix(ev.Type, "TASK_") }
 
 func isProjectEvent(ev *realtime.Event) bool {
@@ -82,26 +93,22 @@ func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *mode
 	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.TaskEvent {
 		return &model.TaskEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Task: toTask(*d.Task)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		// Subscribing and reading memberships under the service's order
-		// lock means no membership change commits in between; the hub's
-		// pending replay covers changes already published but not yet
-		// dispatched.
-		return r.Svc.Ordered(func() error {
-			sub := r.Hub.Subscribe(realtime.SubscribeOptions{
-				UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)}, Follow: true,
-				Accept: isTaskEvent, Encoder: t.Encoder, Sink: t.Sink,
-			})
+		// The memberships read at position after; the hub then follows the
+		// user's joins and leaves from after on.
+		return r.anchored(func(after uint64) error {
 			projects, err := r.Svc.Store().UserProjects(ctx, v.UserID)
 			if err != nil {
-				sub.Unsubscribe()
 				return err
 			}
-			rooms := make([]string, len(projects))
-			for i, p := range projects {
-				rooms[i] = realtime.RoomProject(p.ID)
+			rooms := make([]string, 0, len(projects)+1)
+			rooms = append(rooms, realtime.RoomUser(v.UserID))
+			for _, p := range projects {
+				rooms = append(rooms, realtime.RoomProject(p.ID))
 			}
-			sub.Ready(rooms)
-			t.SetSubscription(sub)
+			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: rooms, After: after, Follow: true,
+				Accept: isTaskEvent, Encoder: t.Encoder, Sink: t.Sink,
+			}))
 			return nil
 		})
 	})
@@ -121,14 +128,15 @@ func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *
 		}
 		return pe
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		// Checked and subscribed with no membership change in between; a
-		// later removal ends the subscription with FORBIDDEN (EndOnLeave).
-		return r.Svc.Ordered(func() error {
+		// Membership checked at position after; a removal after it ends the
+		// subscription with FORBIDDEN (EndOnLeave), one before it is already
+		// reflected by the check.
+		return r.anchored(func(after uint64) error {
 			if _, err := r.Svc.Project(ctx, projectID); err != nil {
 				return err
 			}
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
-				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, EndOnLeave: true,
+				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, After: after, EndOnLeave: true,
 				Accept: isProjectEvent, Encoder: t.Encoder, Sink: t.Sink,
 			}))
 			return nil
@@ -140,11 +148,13 @@ func (r *Resolver) notificationUpdates(ctx context.Context, after *string) (<-ch
 	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.NotificationEvent {
 		return &model.NotificationEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Notification: toNotification(*d.Notification)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
-			UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)},
-			Accept: isType(service.NotificationSent), Encoder: t.Encoder, Sink: t.Sink,
-		}))
-		return nil
+		return r.anchored(func(after uint64) error {
+			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)}, After: after,
+				Accept: isType(service.NotificationSent), Encoder: t.Encoder, Sink: t.Sink,
+			}))
+			return nil
+		})
 	})
 }
 
@@ -152,10 +162,12 @@ func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent
 	return stream(ctx, nil, func(ev *realtime.Event, d *service.EventData) *model.SystemEvent {
 		return &model.SystemEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Message: d.Message}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
-			UserID: v.UserID, Rooms: []string{realtime.RoomAll},
-			Accept: isType(service.SystemUpdate), Encoder: t.Encoder, Sink: t.Sink,
-		}))
-		return nil
+		return r.anchored(func(after uint64) error {
+			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: []string{realtime.RoomAll}, After: after,
+				Accept: isType(service.SystemUpdate), Encoder: t.Encoder, Sink: t.Sink,
+			}))
+			return nil
+		})
 	})
 }
