@@ -42,6 +42,7 @@ func (m *Main) routes() http.Handler {
 		ReadLimit:      cfg.WSReadLimit,
 		SendQueue:      cfg.WSSendQueue,
 		MaxSubsPerConn: cfg.MaxSubsPerConn,
+		Shapes:         transport.NewShapes(), // one for both: a query over WebSocket and SSE renders once per event
 		Logger:         m.log,
 	}
 	m.ws = transport.NewWebSocket(topts)

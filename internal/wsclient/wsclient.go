@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -336,6 +337,9 @@ type Sub struct {
 	c   *Client
 	ID  string
 	box *mailbox
+
+	mu  sync.Mutex
+	end error // ErrCompleted or *OperationError once Next has returned it
 }
 
 // Subscribe starts an operation (a subscription, or a query/mutation)
@@ -344,7 +348,9 @@ func (c *Client) Subscribe(ctx context.Context, id, query string, vars map[strin
 	return c.SubscribeRequest(ctx, id, Request{Query: query, Variables: vars})
 }
 
-// SubscribeRequest is Subscribe with an operation name and extensions.
+// SubscribeRequest is Subscribe with an operation name and extensions. An
+// id still in use by an operation of this client (not completed, not
+// ended by the server) is an error: its messages could not be told apart.
 func (c *Client) SubscribeRequest(ctx context.Context, id string, req Request) (*Sub, error) {
 	s := &Sub{c: c, ID: id, box: newMailbox()}
 	c.mu.Lock()
@@ -353,6 +359,10 @@ func (c *Client) SubscribeRequest(ctx context.Context, id string, req Request) (
 		c.mu.Unlock()
 		return nil, c.err()
 	default:
+	}
+	if _, busy := c.subs[id]; busy {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("wsclient: operation id %q is in use", id)
 	}
 	c.subs[id] = s
 	c.mu.Unlock()
@@ -370,9 +380,16 @@ func (c *Client) SubscribeRequest(ctx context.Context, id string, req Request) (
 }
 
 // Next returns the operation's next result. After the server's complete it
-// returns ErrCompleted; after an error message, *OperationError; if the
-// connection ends, its *CloseError (or ErrClosed).
+// returns ErrCompleted; after an error message, *OperationError — and the
+// same again on every later call; if the connection ends, its *CloseError
+// (or ErrClosed).
 func (s *Sub) Next(ctx context.Context) (Result, error) {
+	s.mu.Lock()
+	end := s.end
+	s.mu.Unlock()
+	if end != nil {
+		return Result{}, end
+	}
 	m, ok, err := s.box.take(ctx, nil)
 	if err != nil {
 		return Result{}, err
@@ -380,6 +397,18 @@ func (s *Sub) Next(ctx context.Context) (Result, error) {
 	if !ok {
 		return Result{}, s.c.err()
 	}
+	r, err := s.decode(m)
+	switch {
+	case errors.Is(err, ErrCompleted), errors.As(err, new(*OperationError)):
+		s.mu.Lock()
+		s.end = err
+		s.mu.Unlock()
+	}
+	return r, err
+}
+
+// decode turns one of the operation's messages into Next's answer.
+func (s *Sub) decode(m Message) (Result, error) {
 	switch m.Type {
 	case "next", "data":
 		var r Result
@@ -507,7 +536,7 @@ func (b *mailbox) take(ctx context.Context, match func(Message) bool) (m Message
 		b.mu.Lock()
 		for i, it := range b.items {
 			if match == nil || match(it) {
-				b.items = append(b.items[:i:i], b.items[i+1:]...)
+				b.items = slices.Delete(b.items, i, i+1)
 				b.mu.Unlock()
 				return it, true, nil
 			}

@@ -221,3 +221,81 @@ func TestHandshakeError(t *testing.T) {
 		t.Fatalf("Dial = %v, want HTTP 403", err)
 	}
 }
+
+// TestEndRepeats: once an operation has ended, every later Next returns
+// how it ended again, at once, instead of waiting for messages that will
+// never come.
+func TestEndRepeats(t *testing.T) {
+	c := dial(t, fakeServer(t), DialOptions{})
+	if err := c.Init(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		query string
+		is    func(error) bool
+	}{
+		{"count 0", func(err error) bool { return errors.Is(err, ErrCompleted) }},
+		{"fail", func(err error) bool {
+			var oe *OperationError
+			return errors.As(err, &oe) && oe.Errors[0].Message == "nope"
+		}},
+	}
+	for _, tc := range cases {
+		s, err := c.Subscribe(ctx(t), tc.query, tc.query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			short, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := s.Next(short)
+			cancel()
+			if !tc.is(err) {
+				t.Fatalf("%s: Next #%d = %v, want the operation's end again", tc.query, i+1, err)
+			}
+		}
+	}
+}
+
+// TestIDInUse: an id can be reused once its operation has ended or been
+// completed, not while it runs.
+func TestIDInUse(t *testing.T) {
+	c := dial(t, fakeServer(t), DialOptions{})
+	if err := c.Init(ctx(t), nil); err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Subscribe(ctx(t), "x", "idle", nil) // the server never answers it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(ctx(t), "x", "count 1", nil); err == nil || !strings.Contains(err.Error(), `"x" is in use`) {
+		t.Fatalf("second Subscribe with the id of a running operation = %v, want an error", err)
+	}
+	if err := s.Complete(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Subscribe(ctx(t), "x", "count 1", nil)
+	if err != nil {
+		t.Fatalf("Subscribe after Complete: %v", err)
+	}
+	if r, err := again.Next(ctx(t)); err != nil || string(r.Data) != `{"i":0}` {
+		t.Fatalf("reused id: %s, %v", r.Data, err)
+	}
+	if _, err := again.Next(ctx(t)); !errors.Is(err, ErrCompleted) {
+		t.Fatalf("reused id: %v, want complete", err)
+	}
+	if _, err := c.Subscribe(ctx(t), "x", "count 1", nil); err != nil {
+		t.Fatalf("Subscribe after the server's complete: %v", err)
+	}
+}
+
+// TestMailboxTakeAllocates: taking a message reuses the mailbox's slice.
+func TestMailboxTakeAllocates(t *testing.T) {
+	b := newMailbox()
+	for range 200 {
+		b.put(Message{Type: "next"})
+	}
+	c := context.Background()
+	if allocs := testing.AllocsPerRun(100, func() { _, _, _ = b.take(c, nil) }); allocs != 0 {
+		t.Errorf("take allocates %.0f times, want 0", allocs)
+	}
+}

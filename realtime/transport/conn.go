@@ -48,10 +48,14 @@ type wsConn struct {
 	deadline atomic.Int64
 	// nextPing is when the sweeper pings next; the sweeper's alone.
 	nextPing int64
+	// abortBy is the UnixNano by which the writes of a slow consumer's end
+	// (the batch in progress, then the 4010 close frame) must be done; 0
+	// until abort(true). No write sets a later deadline.
+	abortBy atomic.Int64
 
 	// Message handling only (one message at a time). Until connection_init
-	// session.ctx is the upgrade request's context (its values, never
-	// cancelled), the base of Authenticate's.
+	// session.ctx has the upgrade request's values (see connCtx), the base
+	// of Authenticate's.
 	req   *http.Request // until connection_init: Authenticate reads it
 	acked bool          // written under session.mu: ping reads it
 
@@ -64,7 +68,7 @@ var _ realtime.Conn = (*wsConn)(nil)
 
 func newWSConn(t *WebSocket, ws *websocket.Conn, r *http.Request, exec graphql.GraphExecutor) *wsConn {
 	c := &wsConn{t: t, ws: ws, req: r}
-	c.ctx = context.WithoutCancel(r.Context())
+	c.ctx = &connCtx{Context: t.base, vals: r.Context()}
 	if sc, ok := ws.NetConn().(syscall.Conn); ok && rawWriteSupported {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.raw = rc
@@ -74,7 +78,7 @@ func newWSConn(t *WebSocket, ws *websocket.Conn, r *http.Request, exec graphql.G
 	if ws.Subprotocol() == ProtocolGraphQLWS {
 		p = protoGraphQLWS
 	}
-	c.session.init(&t.core, c, p, exec)
+	c.session.init(&t.core, c, p, exec, c.raw != nil)
 	c.identify(r, "")
 	now := c.connectedAt
 	c.heard.Store(now)
@@ -257,17 +261,9 @@ var (
 )
 
 func (c *wsConn) appendNext(b []byte, sub *subscription, payload []byte) []byte {
-	const prefix = `{"id":`
-	typ := `,"type":"next","payload":`
-	if c.proto == protoGraphQLWS {
-		typ = `,"type":"data","payload":`
-	}
-	b = appendFrameHeader(b, opText, len(prefix)+len(sub.idJSON)+len(typ)+len(payload)+1)
-	b = append(b, prefix...)
-	b = append(b, sub.idJSON...)
-	b = append(b, typ...)
-	b = append(b, payload...)
-	return append(b, '}')
+	typ := c.proto.nextType()
+	b = appendFrameHeader(b, opText, messageLen(typ, sub.idJSON, payload))
+	return appendMessage(b, typ, sub.idJSON, payload)
 }
 
 func (c *wsConn) appendRaw(b, msg []byte) []byte {
@@ -286,8 +282,6 @@ func (c *wsConn) appendClose(b []byte, code int, reason string) []byte {
 	return appendCloseFrame(b, code, reason)
 }
 
-func (c *wsConn) canTry() bool { return c.raw != nil }
-
 func (c *wsConn) tryWrite(w *rawWrite, b []byte) (int, error) { return w.write(c.raw, b) }
 
 // write is the writer's waiting write: the client's buffer was full (or
@@ -295,7 +289,14 @@ func (c *wsConn) tryWrite(w *rawWrite, b []byte) (int, error) { return w.write(c
 // clears it after, so writes that do not wait never pay for one.
 func (c *wsConn) write(b []byte) error {
 	nc := c.ws.NetConn()
-	_ = nc.SetWriteDeadline(time.Now().Add(c.t.opts.WriteTimeout))
+	d := time.Now().Add(c.t.opts.WriteTimeout)
+	_ = nc.SetWriteDeadline(d)
+	if by := c.abortBy.Load(); by != 0 && by < d.UnixNano() {
+		// A slow consumer's end: abort's deadline wins, whether abort ran
+		// before this write or during the set above (it stores abortBy
+		// before setting its deadline).
+		_ = nc.SetWriteDeadline(time.Unix(0, by))
+	}
 	if _, err := nc.Write(b); err != nil {
 		return err
 	}
@@ -311,9 +312,13 @@ func (c *wsConn) closed(int, string) {
 
 func (c *wsConn) abort(slow bool) {
 	if slow {
-		// Called with session.mu held. The writer may be blocked on this
-		// client: let its current write last at most closeGrace more.
-		_ = c.ws.NetConn().SetWriteDeadline(time.Now().Add(closeGrace))
+		// The writer may be blocked on this client: it gets closeGrace to
+		// finish the batch in progress and write the 4010 after it. A
+		// client still reading gets the close; one that is not is dropped
+		// when the deadline passes (the write fails).
+		by := time.Now().Add(closeGrace)
+		c.abortBy.Store(by.UnixNano())
+		_ = c.ws.NetConn().SetWriteDeadline(by)
 		return
 	}
 	_ = c.ws.SetReadDeadline(time.Now()) // wake the reader: it tears down
@@ -382,7 +387,7 @@ func (c *wsConn) handle(data []byte) {
 			return
 		}
 		pong := msgPong
-		if len(m.Payload) > 0 && !isNull(m.Payload) {
+		if len(m.Payload) > 0 && len(m.Payload) <= maxPingEcho && !isNull(m.Payload) {
 			pong = c.message("pong", nil, m.Payload)
 		}
 		c.enqueue(frame{kind: frameRaw, raw: pong})
@@ -537,11 +542,11 @@ func (c *wsConn) connectionInit(m *inbound) {
 	if opCtx == nil {
 		opCtx = c.ctx
 	}
-	// The authentication deadline must not bound the connection's life.
-	// Nothing cancels the base: operations have their own cancel, and a
-	// subscription ends through the hub, so a cancelCtx per connection
-	// would be memory for nothing.
-	c.ctx = context.WithoutCancel(opCtx)
+	// Authenticate's values, the transport's cancellation: the
+	// authentication deadline must not bound the connection's life.
+	// Operations have their own cancel, and a subscription ends through the
+	// hub, so a cancelCtx per connection would be memory for nothing.
+	c.ctx = &connCtx{Context: c.t.base, vals: opCtx}
 	c.userID = userID
 
 	c.mu.Lock()
@@ -579,7 +584,60 @@ func (c *wsConn) execute(id string, params *graphql.RawParams) {
 	c.startOperation(ctx, id, rc)
 }
 
+// connCtx is a WebSocket's base context: the values of vals (the upgrade
+// request's, then Authenticate's) and the cancellation of the transport's
+// context, which Close cancels. One small struct per connection, where a
+// context merging both cancellations would keep a cancelCtx and a
+// registration per connection.
+type connCtx struct {
+	context.Context // the transport's base: Deadline, Done, Err
+	vals            context.Context
+}
+
+// Value asks the transport's context first. It holds no values of its
+// own, but it answers the context package's lookup of the cancelCtx
+// behind Done, so a context derived from this one, directly or below
+// WithValue (an operation's, an Authenticate timeout), registers with the
+// transport's context instead of starting a goroutine to watch it
+// (TestConnCtx).
+func (c *connCtx) Value(key any) any {
+	if v := c.Context.Value(key); v != nil {
+		return v
+	}
+	return c.vals.Value(key)
+}
+
 // ---- payload parsing ----
+
+// request is a GraphQL request as a client sends it: a subscribe/start
+// payload, or an SSE request's body or query parameters.
+type request struct {
+	Query         *string        `json:"query"`
+	OperationName *string        `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+// errRequestShape is the error of a request that is not a GraphQL request.
+const errRequestShape = "{query: string, operationName?: string, variables?: object, extensions?: object}"
+
+// decodeRequest decodes a JSON object into a request.
+func decodeRequest(b []byte) (*request, error) {
+	var p request
+	if !isObject(b) || decodeJSON(b, &p) != nil {
+		return nil, errors.New("must be " + errRequestShape)
+	}
+	return &p, nil
+}
+
+// params returns the request's gqlgen parameters; the query must be set.
+func (p *request) params() *graphql.RawParams {
+	params := &graphql.RawParams{Query: *p.Query, Variables: p.Variables, Extensions: p.Extensions}
+	if p.OperationName != nil {
+		params.OperationName = *p.OperationName
+	}
+	return params
+}
 
 // parseParams decodes a subscribe/start payload: {query, operationName?,
 // variables?, extensions?}.
@@ -590,22 +648,14 @@ func parseParams(payload json.RawMessage) (*graphql.RawParams, error) {
 	if !isObject(payload) {
 		return nil, errors.New("\"payload\" must be an object")
 	}
-	var p struct {
-		Query         *string        `json:"query"`
-		OperationName *string        `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
-	}
-	if err := decodeJSON(payload, &p); err != nil {
-		return nil, errors.New("\"payload\" must be {query: string, operationName?: string, variables?: object, extensions?: object}")
+	p, err := decodeRequest(payload)
+	if err != nil {
+		return nil, fmt.Errorf("\"payload\" %w", err)
 	}
 	if p.Query == nil {
 		return nil, errors.New("\"payload\" needs a \"query\" string")
 	}
-	params := &graphql.RawParams{Query: *p.Query, Variables: p.Variables, Extensions: p.Extensions}
-	if p.OperationName != nil {
-		params.OperationName = *p.OperationName
-	}
+	params := p.params()
 	now := graphql.Now()
 	params.ReadTime = graphql.TraceTiming{Start: now, End: now}
 	return params, nil

@@ -35,13 +35,27 @@
 // reads, and writes only the close frame of its own protocol errors (which
 // could land inside a half-written batch to a client that is not reading;
 // that connection is ending anyway). The first writer to need an event's
-// payload renders it (Encode) for every connection of its shape.
+// payload renders it (Encode) for every connection of its shape, under a
+// deadline (see Encode once).
 //
-// A queue that reaches Options.SendQueue frames means the client does not
-// keep up: the connection is closed with CloseSlowConsumer (4010) and its
-// queue dropped, so one slow client never delays anyone else. SSE streams
-// use the same queue; their writes (a response writer cannot write without
-// waiting) run on a goroutine of the stream's own.
+// A queue that reaches Options.SendQueue frames or Options.SendQueueBytes
+// bytes means the client does not keep up: the connection is closed with
+// CloseSlowConsumer (4010) and its queue dropped, so one slow client never
+// delays anyone else. The byte bound is what a client can make the server
+// hold for it: a message counts its bytes, an event payload its event's
+// data. What a client can make the server echo is small besides: a
+// graphql-transport-ws ping's payload is echoed in the pong only up to
+// 1 KiB (the echo is optional; a larger ping gets a pong without payload).
+// SSE streams use the same queue; their writes (a response writer cannot
+// write without waiting) run on a goroutine of the stream's own.
+//
+// The 4010 close frame is attempted, not promised: it goes out after the
+// batch being written when the queue overflowed (frames are never cut),
+// and that write and the close frame together get closeGrace (1 s) from
+// the overflow, not WriteTimeout. A client still reading within that time
+// receives what was in flight — a prefix of its events, in order — then
+// the 4010; one that is not reading is disconnected without it when the
+// deadline passes (its socket is closed: 1006 on its side).
 //
 // Measured on 2 shared cores, server and load tool on loopback, 10,000
 // sockets × 60 events 300 ms apart (tpload fanout; ranges over 4–7 runs,
@@ -74,7 +88,35 @@
 // without re-encoding them. Root-field arguments (projectId, after, …) select
 // events, they do not change how an event renders, so they are not part of
 // the shape. The rendering context carries no viewer: the resolvers of an
-// event's subtree must not depend on who receives it.
+// event's subtree must not depend on who receives it. The shape registry
+// (Shapes, in Options) is shared by a server's WebSocket and SSE
+// transports, so a query subscribed over both renders once per event too.
+//
+// A rendering runs on the shared writers (the first writer to need a
+// payload renders it), so it is bounded: its context has a WriteTimeout
+// deadline, which stops resolvers that honour their context (a store
+// read in project { members }). A rendering that fails — past the
+// deadline, or panicking — is logged once per event and shape, and every
+// recipient gets {"errors":[{"message":"internal error","extensions":
+// {"code":"INTERNAL"}}],"data":null} as that event's payload: the client
+// learns it missed an event, the subscription goes on. A resolver that
+// ignores its context can still hold a writer; the deadline is
+// cooperative, as any Go deadline is.
+//
+// Shapes cost renderings, and a client chooses them: each subscription
+// holds one shape, and a query text of its own (even differing in
+// whitespace) makes a new one. A connection therefore holds at most
+// MaxSubsPerConn shapes, and one event costs at most MaxSubsPerConn
+// renderings per connection; there is no separate limit on shapes.
+//
+// # Lifetimes
+//
+// Close cancels the transport's base context, the cancellation of every
+// context it hands out — Authenticate's, operations', subscribe
+// resolvers' — so a handler blocked on something that honours its context
+// ends, instead of Close waiting it out. The sweeper's tick is at most
+// 500 ms, so a connection whose credentials expire is closed (4403) within
+// that of the expiry (the verifier's leeway is in the expiry).
 //
 // # Close codes
 //

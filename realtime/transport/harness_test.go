@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -40,14 +41,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type viewerKey struct{}
 
-// testAuth accepts tokens "ok:<user>" and "ok:<user>:<ttl>" (a Go
-// duration), from the init payload's "token" or, for SSE and upgrades, the
-// Authorization header ("Bearer <token>").
-func testAuth(ctx context.Context, r *http.Request, init map[string]any) (context.Context, string, time.Time, error) {
+// testToken is the token of a connection_init payload's "token" or, for
+// SSE and upgrades, of the Authorization header ("Bearer <token>").
+func testToken(r *http.Request, init map[string]any) string {
 	tok, _ := init["token"].(string)
 	if tok == "" {
 		tok = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	}
+	return tok
+}
+
+// testAuth accepts tokens "ok:<user>" and "ok:<user>:<ttl>" (a Go
+// duration).
+func testAuth(ctx context.Context, r *http.Request, init map[string]any) (context.Context, string, time.Time, error) {
+	tok := testToken(r, init)
 	if tok == "" {
 		return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token")
 	}
@@ -122,12 +129,15 @@ func decodeEventData(b []byte) (any, error) {
 type testRoot struct {
 	hub     *realtime.Hub
 	renders atomic.Int64 // subscription resolver calls in render mode
+	// release ends the renderings stuck on a project named "slow" (see
+	// projectRes.Members): closed when the test ends.
+	release chan struct{}
 }
 
 func (r *testRoot) Query() graph.QueryResolver               { return queryRes{} }
 func (r *testRoot) Subscription() graph.SubscriptionResolver { return subRes{r} }
 func (r *testRoot) Mutation() graph.MutationResolver         { return nil }
-func (r *testRoot) Project() graph.ProjectResolver           { return projectRes{} }
+func (r *testRoot) Project() graph.ProjectResolver           { return projectRes{r} }
 func (r *testRoot) Team() graph.TeamResolver                 { return nil }
 func (r *testRoot) User() graph.UserResolver                 { return userRes{} }
 
@@ -145,9 +155,20 @@ type userRes struct{}
 
 func (userRes) Online(context.Context, *model.User) (bool, error) { return true, nil }
 
-type projectRes struct{}
+type projectRes struct{ r *testRoot }
 
-func (projectRes) Members(context.Context, *model.Project) ([]*model.User, error) {
+// Members of a project named "slow" play a store read that hangs while an
+// event is rendered: it returns when the rendering's context ends (or the
+// test does).
+func (p projectRes) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
+	if _, rendering := realtime.RenderFrom(ctx); rendering && obj.Name == "slow" {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.r.release:
+			return nil, errors.New("test over")
+		}
+	}
 	return []*model.User{}, nil
 }
 
@@ -226,9 +247,45 @@ type harness struct {
 	srv  *httptest.Server
 	url  string // ws://…/graphql
 	seq  atomic.Uint64
+	logs *logCounter // what the transports logged
+	// authBlocked receives a value each time Authenticate starts blocking
+	// for the token "block" (it then returns when its context ends, or the
+	// test does).
+	authBlocked chan struct{}
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// logCounter is a slog.Handler that counts records by message.
+type logCounter struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.msgs[r.Message]++
+	return nil
+}
+
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+
+// count is how many records had a message containing substr.
+func (l *logCounter) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for m, c := range l.msgs {
+		if strings.Contains(m, substr) {
+			n += c
+		}
+	}
+	return n
+}
 
 // newHarness serves the real schema with both transports on 127.0.0.1.
 func newHarness(t testing.TB, mod func(*Options)) *harness {
@@ -241,9 +298,23 @@ func newHarness(t testing.TB, mod func(*Options)) *harness {
 // megabytes, so a stalled client blocks the server's writes quickly.
 func newHarnessSndbuf(t testing.TB, mod func(*Options), sndbuf int) *harness {
 	t.Helper()
-	h := &harness{hub: realtime.NewHub(realtime.HubOptions{Logger: quiet}), reg: realtime.NewRegistry()}
-	h.root = &testRoot{hub: h.hub}
-	opts := Options{Authenticate: testAuth, Registry: h.reg, Logger: quiet}
+	h := &harness{hub: realtime.NewHub(realtime.HubOptions{Logger: quiet}), reg: realtime.NewRegistry(),
+		logs: &logCounter{msgs: map[string]int{}}, authBlocked: make(chan struct{}, 16)}
+	h.root = &testRoot{hub: h.hub, release: make(chan struct{})}
+	auth := func(ctx context.Context, r *http.Request, init map[string]any) (context.Context, string, time.Time, error) {
+		if testToken(r, init) == "block" {
+			h.authBlocked <- struct{}{}
+			select {
+			case <-ctx.Done():
+				return nil, "", time.Time{}, ctx.Err()
+			case <-h.root.release: // the test is over: do not hold its cleanup
+				return nil, "", time.Time{}, errors.New("test over")
+			}
+		}
+		return testAuth(ctx, r, init)
+	}
+	// One shape registry for both transports, as the server has.
+	opts := Options{Authenticate: auth, Registry: h.reg, Logger: slog.New(h.logs), Shapes: NewShapes()}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -267,7 +338,26 @@ func newHarnessSndbuf(t testing.TB, mod func(*Options), sndbuf int) *harness {
 		h.srv.Close()
 		h.hub.Close()
 	})
+	t.Cleanup(func() { close(h.root.release) }) // first: a stuck rendering must not hold Close
 	return h
+}
+
+// connOf returns the registered WebSocket of user (nil if none), found
+// through the registry: a connection's id is set before it is tracked,
+// its user only once registered.
+func (h *harness) connOf(user string) *wsConn {
+	infos := h.reg.ByUser(user)
+	if len(infos) == 0 {
+		return nil
+	}
+	h.ws.mu.Lock()
+	defer h.ws.mu.Unlock()
+	for c := range h.ws.conns {
+		if c.id == infos[0].ID {
+			return c
+		}
+	}
+	return nil
 }
 
 func testCtx(t testing.TB) context.Context {
@@ -475,35 +565,52 @@ func (c *rawConn) writeFrame(t testing.TB, op byte, s string) {
 // readFrame reads one server frame (unmasked): its opcode and payload.
 func (c *rawConn) readFrame(t testing.TB) (op byte, payload []byte) {
 	t.Helper()
+	op, payload, err := c.nextFrame()
+	if err != nil {
+		t.Fatalf("raw read: %v", err)
+	}
+	return op, payload
+}
+
+// nextFrame is readFrame for any goroutine: it returns the error.
+func (c *rawConn) nextFrame() (op byte, payload []byte, err error) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
 	var hdr [2]byte
 	if _, err := io.ReadFull(c, hdr[:]); err != nil {
-		t.Fatalf("raw read: %v", err)
+		return 0, nil, err
 	}
 	n := uint64(hdr[1] & 0x7f)
 	switch n {
 	case 126:
 		var ext [2]byte
 		if _, err := io.ReadFull(c, ext[:]); err != nil {
-			t.Fatalf("raw read: %v", err)
+			return 0, nil, err
 		}
 		n = uint64(binary.BigEndian.Uint16(ext[:]))
 	case 127:
 		var ext [8]byte
 		if _, err := io.ReadFull(c, ext[:]); err != nil {
-			t.Fatalf("raw read: %v", err)
+			return 0, nil, err
 		}
 		n = binary.BigEndian.Uint64(ext[:])
 	}
 	if hdr[0]&0x80 == 0 || hdr[1]&0x80 != 0 || n > 1<<20 {
-		t.Fatalf("raw read: unexpected frame header %x (length %d)", hdr, n)
+		return 0, nil, fmt.Errorf("unexpected frame header %x (length %d)", hdr, n)
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(c, payload); err != nil {
-		t.Fatalf("raw read: %v", err)
+		return 0, nil, err
 	}
-	return hdr[0] & 0x0f, payload
+	return hdr[0] & 0x0f, payload, nil
+}
+
+// closeCode is a close frame's code and reason.
+func closeCode(payload []byte) (int, string) {
+	if len(payload) < 2 {
+		return closeNoStatus, ""
+	}
+	return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
 }
 
 // sndbufListener sets SO_SNDBUF on accepted connections.

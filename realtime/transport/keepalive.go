@@ -22,10 +22,15 @@ type sweeper struct {
 	due     []*wsConn // the sweeper goroutine's, reused between ticks
 }
 
+// maxSweepTick bounds the sweeper's period: a connection is closed at
+// most this long after its credentials expire, well within the contract's
+// second (the verifier's leeway is already in the expiry).
+const maxSweepTick = 500 * time.Millisecond
+
 // sweepTick is the sweeper's period for the transport's options: fine
-// enough for the shortest timer it serves, at most a second.
+// enough for the shortest timer it serves, at most maxSweepTick.
 func sweepTick(o Options) time.Duration {
-	return min(max(min(o.PingInterval, o.InitTimeout)/4, 5*time.Millisecond), time.Second)
+	return min(max(min(o.PingInterval, o.InitTimeout)/4, 5*time.Millisecond), maxSweepTick)
 }
 
 // startLocked starts the sweeper with the first connection (a transport

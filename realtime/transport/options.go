@@ -15,7 +15,6 @@ import (
 const (
 	CloseNormal                 = 1000
 	CloseGoingAway              = 1001
-	CloseMessageTooBig          = 1009 // sent by gorilla itself when ReadLimit is exceeded
 	CloseInternalError          = 4500
 	CloseBadRequest             = 4400
 	CloseUnauthorized           = 4401
@@ -44,6 +43,7 @@ const (
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultReadLimit      = 1 << 20
 	DefaultSendQueue      = 512
+	DefaultSendQueueBytes = 4 << 20
 	DefaultMaxSubsPerConn = 100
 )
 
@@ -54,6 +54,11 @@ const MaxIDLength = 128
 // frame before closing TCP, so the peer reliably reads the close code.
 const closeGrace = time.Second
 
+// maxPingEcho is the largest graphql-transport-ws ping payload echoed in
+// the pong (the echo is optional): a client must not make the server queue
+// large pongs it never reads. A larger ping gets a pong without payload.
+const maxPingEcho = 1 << 10
+
 // maxCloseReason is the longest close reason a close frame can carry (125
 // bytes of control payload minus the 2-byte code).
 const maxCloseReason = 123
@@ -62,10 +67,12 @@ const maxCloseReason = 123
 type Options struct {
 	// Authenticate checks a connection's credentials: the connection_init
 	// payload (nil for SSE) and the HTTP request that opened it. It returns
-	// the base context of every operation of the connection (it carries the
-	// viewer), the user id, and when the credentials expire (zero: never).
-	// Its error text is the 4403 close reason (legacy graphql-ws: the
-	// connection_error message; SSE: an UNAUTHENTICATED error). Required.
+	// the base context of every operation of the connection (derived from
+	// ctx; it carries the viewer), the user id, and when the credentials
+	// expire (zero: never). ctx ends when the transport closes (WebSocket:
+	// also after InitTimeout). Its error text is the 4403 close reason
+	// (legacy graphql-ws: the connection_error message; SSE: a 401 with an
+	// UNAUTHENTICATED error). Required.
 	Authenticate func(ctx context.Context, r *http.Request, initPayload map[string]any) (opCtx context.Context, userID string, expiresAt time.Time, err error)
 	// Registry, if set, receives every authenticated connection.
 	Registry *realtime.Registry
@@ -81,7 +88,8 @@ type Options struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds how long a write may wait for a client whose
 	// socket buffer is full; a client that does not take what is written
-	// within it is dropped. Default 10s.
+	// within it is dropped. It also bounds the rendering of an event for a
+	// shape, which runs on the shared writers. Default 10s.
 	WriteTimeout time.Duration
 	// ReadLimit is the largest message a client may send (1009 above it;
 	// SSE: the largest request body). Default 1 MiB.
@@ -89,10 +97,20 @@ type Options struct {
 	// SendQueue is how many frames may wait for a connection's writer
 	// before the client is dropped as a slow consumer (4010). Default 512.
 	SendQueue int
+	// SendQueueBytes is how many bytes may wait for a connection's writer
+	// before the client is dropped as a slow consumer (4010): a message
+	// counts its bytes, an event payload its event's data (the payload is
+	// rendered later, once for all its recipients, and is about as large).
+	// A frame that finds the queue empty is always accepted. Default 4 MiB.
+	SendQueueBytes int
 	// MaxSubsPerConn bounds the active operations of one connection. One
 	// more gets an error message (BAD_USER_INPUT); the connection stays.
 	// Default 100.
 	MaxSubsPerConn int
+	// Shapes is the registry of subscription shapes. Give the WebSocket and
+	// SSE transports of a server the same one, so a query subscribed over
+	// both is rendered once per event. Nil: the transport makes its own.
+	Shapes *Shapes
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -113,11 +131,17 @@ func (o Options) withDefaults() Options {
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultSendQueue
 	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = DefaultSendQueueBytes
+	}
 	if o.MaxSubsPerConn <= 0 {
 		o.MaxSubsPerConn = DefaultMaxSubsPerConn
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Shapes == nil {
+		o.Shapes = NewShapes()
 	}
 	return o
 }
@@ -126,7 +150,7 @@ func (o Options) withDefaults() Options {
 type Stats struct {
 	Connections       int    // open connections (WebSocket: upgraded; SSE: streams)
 	Subscriptions     int    // live subscriptions
-	Shapes            int    // distinct subscription shapes (one encoding per event each)
+	Shapes            int    // distinct subscription shapes (one encoding per event each), of every transport sharing Options.Shapes
 	FramesSent        uint64 // messages written to clients
 	SlowConsumerDrops uint64 // connections dropped because their queue overflowed
 }

@@ -24,11 +24,26 @@ import (
 type core struct {
 	opts   Options
 	log    *slog.Logger
-	shapes *shapeRegistry
+	shapes *Shapes
 	n      counters
 	// pool writes for sessions whose wire can write without waiting; nil
 	// for transports whose wires cannot (SSE).
 	pool *writerPool
+	// base is cancelled by Close: the cancellation of every connection's
+	// contexts (Authenticate, operations), so Close can stop a handler
+	// blocked on something that honours its context.
+	base context.Context
+	stop context.CancelFunc
+}
+
+// init sets c up for opts (defaults applied); pooled: its wires can write
+// without waiting, so it runs shared writers.
+func (c *core) init(opts Options, pooled bool) {
+	c.opts, c.log, c.shapes = opts, opts.Logger, opts.Shapes
+	c.base, c.stop = context.WithCancel(context.Background())
+	if pooled {
+		c.pool = newWriterPool(&c.n.framesSent)
+	}
 }
 
 // proto is the wire format of a session's messages.
@@ -95,15 +110,17 @@ type wire interface {
 	appendClose(b []byte, code int, reason string) []byte
 	// tryWrite writes a prefix of b without waiting for the client: n <
 	// len(b) with a nil error means the client's buffer is full. Only
-	// called if canTry.
+	// called for a pooled session.
 	tryWrite(w *rawWrite, b []byte) (n int, err error)
-	canTry() bool
-	// write writes b, waiting for the client at most WriteTimeout.
+	// write writes b, waiting for the client at most WriteTimeout (after
+	// abort(true): at most until the abort's deadline).
 	write(b []byte) error
 	// closed is called once a batch ending with the close is written.
 	closed(code int, reason string)
 	// abort hastens the end after a failed write (slow false) or a queue
-	// overflow (slow true); the session is already closing.
+	// overflow (slow true: the write in progress and the close frame after
+	// it get closeGrace more, no longer); the session is already closing.
+	// Called with session.mu held: it must not block.
 	abort(slow bool)
 }
 
@@ -114,12 +131,15 @@ type session struct {
 	t     *core
 	w     wire
 	proto proto
-	exec  graphql.GraphExecutor
+	// pooled: the wire can write without waiting (tryWrite), so the
+	// transport's shared writers write it; otherwise a goroutine of the
+	// session's own does.
+	pooled bool
+	exec   graphql.GraphExecutor
 
 	// Set once the connection is authenticated, before any operation runs;
 	// read-only afterwards.
-	ctx    context.Context // the base of every operation: carries the viewer (WebSocket: see wsConn.req)
-	cancel context.CancelFunc
+	ctx context.Context // the base of every operation: carries the viewer (WebSocket: see wsConn.req)
 	// What Info reports (fields, not a ConnInfo: smaller).
 	id, userID, userAgent, ip string
 	connectedAt               int64 // UnixNano
@@ -127,9 +147,12 @@ type session struct {
 	lastActivity atomic.Int64
 
 	mu sync.Mutex
-	// Outbound queue: frames[head:] wait for the writer.
+	// Outbound queue: frames[head:] wait for the writer; queued is what
+	// they count against SendQueueBytes (frame.size). Elements outside
+	// [head:len] are zero, so a writer can swap its empty scratch in.
 	frames []frame
 	head   int
+	queued int
 	// flushing: a writer owns the session's writing — it is queued in or
 	// being written by the pool, or a goroutine of its own writes. One
 	// writer at a time keeps frames in order.
@@ -150,8 +173,8 @@ type session struct {
 	bg sync.WaitGroup
 }
 
-func (s *session) init(t *core, w wire, p proto, exec graphql.GraphExecutor) {
-	s.t, s.w, s.proto, s.exec = t, w, p, exec
+func (s *session) init(t *core, w wire, p proto, exec graphql.GraphExecutor, pooled bool) {
+	s.t, s.w, s.proto, s.exec, s.pooled = t, w, p, exec, pooled && t.pool != nil
 }
 
 // newConnID returns a random connection id, unique across instances.
@@ -184,9 +207,9 @@ func (s *session) identify(r *http.Request, userID string) {
 func (s *session) touch() { s.lastActivity.Store(time.Now().UnixNano()) }
 
 // enqueue queues f and schedules the writer if none owns the session. It
-// never blocks. A full queue makes the client a slow consumer: the queue
-// is dropped and the connection closed with 4010. False if f was not
-// queued.
+// never blocks. A full queue (SendQueue frames, or SendQueueBytes) makes
+// the client a slow consumer: the queue is dropped and the connection
+// closed with 4010. False if f was not queued.
 func (s *session) enqueue(f frame) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,12 +220,22 @@ func (s *session) enqueueLocked(f frame) bool {
 	if s.closing {
 		return false
 	}
-	if len(s.frames)-s.head >= s.t.opts.SendQueue {
+	if n := len(s.frames) - s.head; n >= s.t.opts.SendQueue || n > 0 && s.queued+f.size() > s.t.opts.SendQueueBytes {
 		s.overflowLocked()
 		return false
 	}
 	s.pushLocked(f)
 	return true
+}
+
+// size is what f counts against SendQueueBytes: a message's bytes; for a
+// payload, its event's data (the payload is rendered later, once for all
+// its recipients, and is about as large).
+func (f *frame) size() int {
+	if f.kind == frameNext {
+		return len(f.payload.Event.Data)
+	}
+	return len(f.raw)
 }
 
 // pushLocked appends f, reusing the queue's consumed front when the slice
@@ -215,10 +248,11 @@ func (s *session) pushLocked(f frame) {
 		s.head = 0
 	}
 	s.frames = append(s.frames, f)
+	s.queued += f.size()
 	if !s.flushing && !s.dead {
 		s.flushing = true
 		s.bg.Add(1)
-		if !s.w.canTry() || !s.t.pool.push(s) {
+		if !s.pooled || !s.t.pool.push(s) {
 			go s.flushAll()
 		}
 	}
@@ -227,12 +261,12 @@ func (s *session) pushLocked(f frame) {
 // dropQueueLocked forgets every queued frame (and their payloads).
 func (s *session) dropQueueLocked() {
 	clear(s.frames)
-	s.frames, s.head = nil, 0
+	s.frames, s.head, s.queued = nil, 0, 0
 }
 
 func (s *session) overflowLocked() {
 	s.t.n.slowConsumers.Add(1)
-	s.t.log.Info("transport: slow consumer dropped", "conn", s.id, "user", s.userID, "queued", len(s.frames)-s.head)
+	s.t.log.Info("transport: slow consumer dropped", "conn", s.id, "user", s.userID, "queued", len(s.frames)-s.head, "bytes", s.queued)
 	s.dropQueueLocked()
 	s.closeLocked(CloseSlowConsumer, "slow consumer")
 	s.w.abort(true)
@@ -274,12 +308,14 @@ func (s *session) flushAll() {
 	var sc scratch
 	for s.flush(&sc, true) {
 	}
+	s.t.n.framesSent.Add(sc.sent)
 }
 
-// flush writes one batch of queued frames. It returns true if more frames
-// are queued (the caller still owns the writing), false if the caller no
-// longer does: the queue was empty (ownership released), the write failed,
-// or the rest of the batch went to finish.
+// flush writes one batch of queued frames, counting the messages written
+// in sc.sent. It returns true if more frames are queued (the caller still
+// owns the writing), false if the caller no longer does: the queue was
+// empty (ownership released), the write failed, or the rest of the batch
+// went to finish.
 func (s *session) flush(sc *scratch, wait bool) bool {
 	fs := s.take(sc.frames[:0])
 	if len(fs) == 0 {
@@ -298,22 +334,35 @@ func (s *session) flush(sc *scratch, wait bool) bool {
 		m, err = s.w.tryWrite(&sc.raw, b)
 		if err == nil && m < len(b) {
 			// The client's buffer is full: the rest waits for it on a
-			// goroutine of this session's, not on a worker.
-			rest := append([]byte(nil), b[m:]...)
-			sc.keep(b)
+			// goroutine of this session's, not on a worker. A buffer the
+			// worker would keep is copied from; a larger one is handed over.
+			rest := b[m:]
+			if cap(b) <= maxKeptBuf {
+				rest = append([]byte(nil), rest...)
+				sc.keep(b)
+			} else {
+				sc.buf = nil
+			}
 			go s.finish(rest, n, closeF)
 			return false
 		}
 	}
 	sc.keep(b)
-	return s.wrote(err, n, closeF)
+	if err == nil {
+		sc.sent += uint64(n)
+	}
+	return s.wrote(err, closeF)
 }
 
 // finish writes the rest of a batch a worker could not write at once,
 // waiting for the client (bounded by the write timeout), then goes on
 // writing: in the pool again if it runs, otherwise here.
 func (s *session) finish(rest []byte, n int, closeF *frame) {
-	if !s.wrote(s.w.write(rest), n, closeF) {
+	err := s.w.write(rest)
+	if err == nil {
+		s.t.n.framesSent.Add(uint64(n))
+	}
+	if !s.wrote(err, closeF) {
 		return
 	}
 	if !s.t.pool.push(s) {
@@ -321,8 +370,9 @@ func (s *session) finish(rest []byte, n int, closeF *frame) {
 	}
 }
 
-// take moves up to maxBatchFrames queued frames into fs. With none queued
-// (or the session torn down) it releases the writing: flushing ends.
+// take moves up to maxBatchFrames queued frames into fs (empty). With none
+// queued (or the session torn down) it releases the writing: flushing
+// ends.
 func (s *session) take(fs []frame) []frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -330,23 +380,37 @@ func (s *session) take(fs []frame) []frame {
 		s.releaseLocked()
 		return fs
 	}
-	end := min(len(s.frames), s.head+maxBatchFrames)
-	fs = append(fs, s.frames[s.head:end]...)
-	clear(s.frames[s.head:end])
-	s.head = end
-	if s.head == len(s.frames) {
-		if cap(s.frames) > 16 {
-			s.frames = nil // an idle connection keeps no queue memory
+	if s.head == 0 && len(s.frames) <= maxBatchFrames {
+		// The whole queue is the batch: the writer takes the queue's slice
+		// and leaves its own empty scratch in exchange. Nothing is copied,
+		// and a queue grown by a burst keeps its capacity while the burst
+		// lasts (releaseLocked trims it once the session is idle).
+		fs, s.frames = s.frames, fs
+	} else {
+		end := min(len(s.frames), s.head+maxBatchFrames)
+		fs = append(fs, s.frames[s.head:end]...)
+		clear(s.frames[s.head:end])
+		s.head = end
+		if s.head == len(s.frames) {
+			s.frames, s.head = s.frames[:0], 0
 		}
-		s.frames, s.head = s.frames[:0], 0
+	}
+	for i := range fs {
+		s.queued -= fs[i].size()
 	}
 	return fs
 }
 
-// releaseLocked ends the current writer's ownership.
+// idleQueueCap is the largest queue capacity an idle session keeps: a
+// few frames' worth, so a connection between events holds little memory.
+const idleQueueCap = 16
+
+// releaseLocked ends the current writer's ownership; the queue is empty.
 func (s *session) releaseLocked() {
 	if s.dead {
 		s.dropQueueLocked()
+	} else if cap(s.frames) > idleQueueCap {
+		s.frames, s.head = nil, 0
 	}
 	s.flushing = false
 	if s.flushed != nil {
@@ -367,11 +431,9 @@ func (s *session) render(b []byte, fs []frame) (_ []byte, n int, closeF *frame) 
 				continue // the client completed it; nothing more for this id
 			}
 			p, err := f.payload.Bytes()
-			if err == nil && len(p) == 0 {
-				err = errors.New("empty payload")
-			}
-			if err != nil {
-				s.t.log.Error("transport: encoding an event failed; frame skipped", "conn", s.id, "event", f.payload.Event.Type, "err", err)
+			if err != nil || len(p) == 0 {
+				// The encoder reports its own failures, once per event:
+				// shape.Encode logs and renders an error payload instead.
 				continue
 			}
 			b = s.w.appendNext(b, f.sub, p)
@@ -393,7 +455,7 @@ func (s *session) render(b []byte, fs []frame) (_ []byte, n int, closeF *frame) 
 // wrote finishes a batch: on failure the connection is abandoned; after
 // the close frame the wire is told. True if more frames are queued and
 // the caller still owns the writing.
-func (s *session) wrote(err error, n int, closeF *frame) bool {
+func (s *session) wrote(err error, closeF *frame) bool {
 	if err != nil {
 		s.w.abort(false) // before releasing: teardown waits for the release
 		s.mu.Lock()
@@ -403,7 +465,6 @@ func (s *session) wrote(err error, n int, closeF *frame) bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.t.n.framesSent.Add(uint64(n))
 	if closeF != nil {
 		s.w.closed(closeF.code, string(closeF.raw))
 	}
@@ -512,9 +573,6 @@ func (s *session) teardown(closeTransport func()) {
 		closeTransport()
 	}
 	s.bg.Wait()
-	if s.cancel != nil {
-		s.cancel()
-	}
 }
 
 // ---- subscriptions ----
@@ -643,7 +701,7 @@ func (s *session) complete(id string) {
 // Called by the connection's own goroutine, so the client cannot complete
 // or reuse id meanwhile (the hub may Deliver or End, though).
 func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.OperationContext) {
-	sh := s.t.shapes.acquire(s.exec, rc)
+	sh := s.t.shapes.acquire(s.exec, rc, s.t.opts.WriteTimeout, s.t.log)
 	sub := &subscription{s: s, id: id, idJSON: jsonString(id), shape: sh}
 	sub.target = &realtime.Target{Sink: sub, Encoder: sh}
 	s.t.n.subs.Add(1)
@@ -757,18 +815,18 @@ func (s *session) sendForOp(id string, op *operation, msg []byte, last bool) {
 
 // ---- messages ----
 
-// message builds {"id":…,"type":…,"payload":…} (id and payload optional)
-// in the session's protocol; for SSE, an event of that type.
+// message builds a message of the session's protocol: {"id":…,"type":…,
+// "payload":…} (id and payload optional); for SSE, an event of that type.
 func (s *session) message(typ string, idJSON, payload []byte) []byte {
 	if s.proto == protoSSE {
-		b := make([]byte, 0, len(typ)+len(payload)+16)
-		b = append(b, "event: "...)
-		b = append(b, typ...)
-		b = append(b, "\ndata: "...)
-		b = append(b, payload...)
-		return append(b, "\n\n"...)
+		return appendSSEEvent(make([]byte, 0, len(typ)+len(payload)+16), typ, payload)
 	}
-	b := make([]byte, 0, len(idJSON)+len(typ)+len(payload)+32)
+	return appendMessage(make([]byte, 0, messageLen(typ, idJSON, payload)), typ, idJSON, payload)
+}
+
+// appendMessage appends {"id":…,"type":…,"payload":…}; a nil idJSON or
+// payload is left out.
+func appendMessage(b []byte, typ string, idJSON, payload []byte) []byte {
 	b = append(b, '{')
 	if idJSON != nil {
 		b = append(b, `"id":`...)
@@ -785,10 +843,32 @@ func (s *session) message(typ string, idJSON, payload []byte) []byte {
 	return append(b, '}')
 }
 
-func (s *session) completeMessage(idJSON []byte) []byte {
-	if s.proto == protoSSE {
-		return []byte("event: complete\ndata:\n\n")
+// messageLen is the length of appendMessage's message.
+func messageLen(typ string, idJSON, payload []byte) int {
+	n := len(`{"type":""}`) + len(typ)
+	if idJSON != nil {
+		n += len(`"id":,`) + len(idJSON)
 	}
+	if payload != nil {
+		n += len(`,"payload":`) + len(payload)
+	}
+	return n
+}
+
+// appendSSEEvent appends an event of type typ. JSON has no raw newlines,
+// so data is one data line.
+func appendSSEEvent(b []byte, typ string, data []byte) []byte {
+	b = append(b, "event: "...)
+	b = append(b, typ...)
+	if len(data) == 0 {
+		return append(b, "\ndata:\n\n"...)
+	}
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+func (s *session) completeMessage(idJSON []byte) []byte {
 	return s.message("complete", idJSON, nil)
 }
 

@@ -5,15 +5,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 )
 
@@ -32,21 +36,23 @@ import (
 // (graphql/collect_fields_cache_store.go). Per-execution state lives in the
 // executionContext and response context each Exec creates.
 type shape struct {
-	reg  *shapeRegistry
-	key  shapeKey
-	exec graphql.GraphExecutor
-	rc   atomic.Pointer[graphql.OperationContext]
+	key shapeKey // key.exec renders; key.text is "" for a shape of its own
+	rc  atomic.Pointer[graphql.OperationContext]
 	// root is the response key of the subscription's root field: the path of
 	// an error that ends the subscription.
 	root ast.Path
+	// timeout bounds a rendering; log reports a failed one. Both are the
+	// creating transport's (WriteTimeout, Logger).
+	timeout time.Duration
+	log     *slog.Logger
 
-	// Guarded by reg.mu.
+	// Guarded by Shapes.mu.
 	refs      int
 	confirmed bool // rc is from a subscription that went live
 }
 
-func newShape(r *shapeRegistry, key shapeKey, exec graphql.GraphExecutor, rc *graphql.OperationContext) *shape {
-	s := &shape{reg: r, key: key, exec: exec, root: rootPath(rc)}
+func newShape(key shapeKey, rc *graphql.OperationContext, timeout time.Duration, log *slog.Logger) *shape {
+	s := &shape{key: key, root: rootPath(rc), timeout: timeout, log: log}
 	s.rc.Store(rc)
 	return s
 }
@@ -54,21 +60,60 @@ func newShape(r *shapeRegistry, key shapeKey, exec graphql.GraphExecutor, rc *gr
 // Encode renders ev as this shape's `payload` object ({"data":…}, with
 // "errors" if any). The rendering context carries no viewer: resolvers of
 // an event's subtree must not depend on who receives it.
-func (s *shape) Encode(ev *realtime.Event) (b []byte, err error) {
-	// gqlgen recovers resolver panics; this guards the rest, so a bad
-	// event costs its frames, never the process.
+//
+// Rendering runs on the transport's shared writers, so it is bounded: its
+// context's deadline is the shape's timeout (WriteTimeout), which stops
+// resolvers that honour their context (store reads do). A rendering that
+// fails — past the deadline, panicking, or producing nothing — is logged
+// here, once per event and shape (the hub's Payload calls Encode once),
+// and every recipient gets an INTERNAL error as that event's payload
+// instead: the client learns it missed an event, the subscription goes on.
+// Encode therefore never returns an error.
+func (s *shape) Encode(ev *realtime.Event) ([]byte, error) {
+	b, err := s.render(ev)
+	if err == nil {
+		return b, nil
+	}
+	rc := s.rc.Load()
+	s.log.Error("transport: rendering an event failed; its recipients get an INTERNAL error",
+		"event", ev.Type, "cursor", ev.Cursor, "operation", rc.OperationName, "err", err)
+	return s.failure(rc), nil
+}
+
+func (s *shape) render(ev *realtime.Event) (b []byte, err error) {
+	// gqlgen recovers resolver panics; this guards the rest.
 	defer func() {
 		if r := recover(); r != nil {
-			b, err = nil, fmt.Errorf("transport: rendering an event panicked: %v", r)
+			b, err = nil, fmt.Errorf("rendering panicked: %v", r)
 		}
 	}()
-	ctx := realtime.WithRender(context.Background(), ev)
-	h, ctx := s.exec.DispatchOperation(ctx, s.rc.Load())
-	resp := h(ctx)
+	ctx, cancel := context.WithTimeout(realtime.WithRender(context.Background(), ev), s.timeout)
+	defer cancel()
+	h, octx := s.key.exec.DispatchOperation(ctx, s.rc.Load())
+	resp := h(octx)
+	if ctx.Err() != nil {
+		// Whatever came back is cut short by the deadline.
+		return nil, fmt.Errorf("rendering took longer than %v", s.timeout)
+	}
 	if resp == nil {
-		return nil, errors.New("transport: rendering an event produced no response")
+		return nil, errors.New("rendering produced no response")
 	}
 	return json.Marshal(resp)
+}
+
+// failure is the payload of an event whose rendering failed: one INTERNAL
+// error, presented by the executor like any other.
+func (s *shape) failure(rc *graphql.OperationContext) []byte {
+	resp := s.key.exec.DispatchError(graphql.WithOperationContext(context.Background(), rc), gqlerror.List{{
+		Err:        errs.E(errs.Internal, "internal error"),
+		Message:    "internal error",
+		Extensions: map[string]any{"code": string(errs.Internal)},
+	}})
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+	}
+	return b
 }
 
 // shapeKey identifies a shape. exec is part of it so one transport serving
@@ -78,23 +123,26 @@ type shapeKey struct {
 	text string // query, operation name and render variables
 }
 
-// shapeRegistry holds a transport's shapes, refcounted: a shape lives while
-// a subscription uses it.
-type shapeRegistry struct {
+// Shapes is a registry of subscription shapes, refcounted: a shape lives
+// while a subscription uses it. The transports that share one (through
+// Options.Shapes) render an event once per shape, whichever transport
+// each recipient uses. Its zero value is not usable: call NewShapes.
+type Shapes struct {
 	mu     sync.Mutex
 	shapes map[shapeKey]*shape
 }
 
-func newShapeRegistry() *shapeRegistry {
-	return &shapeRegistry{shapes: make(map[shapeKey]*shape)}
+// NewShapes returns an empty shape registry.
+func NewShapes() *Shapes {
+	return &Shapes{shapes: make(map[shapeKey]*shape)}
 }
 
-// acquire returns the shape of rc, creating it if needed; release gives it
-// back.
-func (r *shapeRegistry) acquire(exec graphql.GraphExecutor, rc *graphql.OperationContext) *shape {
+// acquire returns the shape of rc, creating it if needed (rendering within
+// timeout, failures logged to log); release gives it back.
+func (r *Shapes) acquire(exec graphql.GraphExecutor, rc *graphql.OperationContext, timeout time.Duration, log *slog.Logger) *shape {
 	key, shared := shapeKeyOf(exec, rc)
 	if !shared {
-		s := newShape(r, shapeKey{}, exec, rc)
+		s := newShape(shapeKey{exec: exec}, rc, timeout, log)
 		s.refs = 1
 		return s
 	}
@@ -102,7 +150,7 @@ func (r *shapeRegistry) acquire(exec graphql.GraphExecutor, rc *graphql.Operatio
 	defer r.mu.Unlock()
 	s := r.shapes[key]
 	if s == nil {
-		s = newShape(r, key, exec, rc)
+		s = newShape(key, rc, timeout, log)
 		r.shapes[key] = s
 	}
 	s.refs++
@@ -114,7 +162,7 @@ func (r *shapeRegistry) acquire(exec graphql.GraphExecutor, rc *graphql.Operatio
 // a subscribe that failed on its root-field arguments (e.g. a stale
 // cursor), and although rendering must ignore those arguments, a shape
 // should not render with values no live subscriber has.
-func (r *shapeRegistry) confirm(s *shape, rc *graphql.OperationContext) {
+func (r *Shapes) confirm(s *shape, rc *graphql.OperationContext) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !s.confirmed {
@@ -123,16 +171,18 @@ func (r *shapeRegistry) confirm(s *shape, rc *graphql.OperationContext) {
 	}
 }
 
-func (r *shapeRegistry) release(s *shape) {
+func (r *Shapes) release(s *shape) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.refs--
-	if s.refs == 0 && r.shapes[s.key] == s {
+	// A shape of its own (text "") is in no map; its executor may not even
+	// be comparable.
+	if s.refs == 0 && s.key.text != "" && r.shapes[s.key] == s {
 		delete(r.shapes, s.key)
 	}
 }
 
-func (r *shapeRegistry) len() int {
+func (r *Shapes) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.shapes)

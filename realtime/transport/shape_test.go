@@ -3,9 +3,11 @@ package transport
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -13,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/taskpulse/taskpulse/graph"
+	"github.com/taskpulse/taskpulse/graph/model"
 	"github.com/taskpulse/taskpulse/internal/wsclient"
 	"github.com/taskpulse/taskpulse/realtime"
 )
@@ -184,10 +187,10 @@ func TestShapeConfirm(t *testing.T) {
 		}
 		return rc
 	}
-	reg := newShapeRegistry()
+	reg := NewShapes()
 	failed, live, later := rcFor("forbidden"), rcFor("p1"), rcFor("p2")
-	s := reg.acquire(exec, failed)
-	if reg.acquire(exec, live) != s {
+	s := reg.acquire(exec, failed, time.Second, quiet)
+	if reg.acquire(exec, live, time.Second, quiet) != s {
 		t.Fatal("same shape expected")
 	}
 	reg.release(s) // the creator's subscribe failed
@@ -199,5 +202,68 @@ func TestShapeConfirm(t *testing.T) {
 	reg.release(s)
 	if reg.len() != 0 {
 		t.Error("shape not released")
+	}
+}
+
+// TestRenderDeadline: a rendering whose resolvers hang (here: a project's
+// members, as a stuck store read) is cut at the write timeout, so it
+// cannot hold the shared writers; every recipient — WebSocket or SSE —
+// gets an INTERNAL error for that event, the failure is logged once for
+// the event and shape, not once per recipient, and the subscriptions go
+// on.
+func TestRenderDeadline(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	h := newHarness(t, func(o *Options) { o.WriteTimeout = timeout })
+	const q = `subscription($p: ID!) { projectUpdates(projectId: $p) { type project { name members { id } } } }`
+	vars := map[string]any{"p": "p1"}
+	ws := []*wsclient.Sub{
+		subscribe(t, h.connect(t, "alice"), "s", q, vars),
+		subscribe(t, h.connect(t, "bob"), "s", q, vars),
+	}
+	sse := openSSE(t, h, http.MethodPost, body(q, vars), nil)
+	eventually(t, "subscribed", func() bool { return h.ws.Stats().Subscriptions+h.sse.Stats().Subscriptions == 3 })
+	if st := h.ws.Stats(); st.Shapes != 1 {
+		t.Fatalf("shapes = %d, want the 3 subscriptions sharing 1", st.Shapes)
+	}
+
+	room := []string{realtime.RoomProject("p1")}
+	h.publish(t, "PROJECT_UPDATED", room, eventData{Project: &model.Project{ID: "p1", Name: "slow"}}, nil)
+	h.publish(t, "PROJECT_UPDATED", room, eventData{Project: &model.Project{ID: "p1", Name: "fine"}}, nil)
+	const internal = `{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}],"data":null}`
+	for _, s := range ws {
+		r, err := s.Next(testCtx(t))
+		if err != nil || len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" || r.Errors[0].Message != "internal error" || string(r.Data) != "null" {
+			t.Errorf("stuck event: %s %+v, %v; want %s", r.Data, r.Errors, err, internal)
+		}
+		if r := next(t, s); string(r.Data) != `{"projectUpdates":{"type":"PROJECT_UPDATED","project":{"name":"fine","members":[]}}}` {
+			t.Errorf("next event: %s", r.Data)
+		}
+	}
+	sse.want("next", internal)
+	sse.want("next", `{"data":{"projectUpdates":{"type":"PROJECT_UPDATED","project":{"name":"fine","members":[]}}}}`)
+	if n := h.logs.count("rendering an event failed"); n != 1 {
+		t.Errorf("the failed rendering was logged %d times for 3 recipients, want once", n)
+	}
+}
+
+// TestShapesSharedAcrossTransports: the WebSocket and SSE transports of a
+// server share one shape registry, so the same subscription over both is
+// rendered once per event.
+func TestShapesSharedAcrossTransports(t *testing.T) {
+	h := newHarness(t, nil)
+	ws := subscribe(t, h.connect(t, "alice"), "s", systemQuery, nil)
+	sse := openSSE(t, h, http.MethodPost, body(systemQuery, nil), nil)
+	eventually(t, "subscribed", func() bool { return h.sse.Stats().Subscriptions == 1 })
+	if a, b := h.ws.Stats().Shapes, h.sse.Stats().Shapes; a != 1 || b != 1 {
+		t.Fatalf("shapes: WebSocket %d, SSE %d; want the one shape both share", a, b)
+	}
+	before := h.root.renders.Load()
+	h.system(t, "both")
+	if got := systemMessage(t, next(t, ws)); got != "both" {
+		t.Errorf("WebSocket got %q", got)
+	}
+	sse.want("next", `{"data":{"systemUpdates":{"type":"SYSTEM_UPDATE","cursor":"c1","message":"both"}}}`)
+	if n := h.root.renders.Load() - before; n != 1 {
+		t.Errorf("rendered %d times for one event to both transports, want once", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -25,13 +26,16 @@ import (
 // by a `complete` event. A subscription's stream uses the same shapes,
 // bounded queue and slow-consumer rule as a WebSocket.
 //
-// Request problems (a body that is not a GraphQL request) are answered
-// 400 with a JSON error; everything after that — failed authentication
-// (UNAUTHENTICATED), validation errors, resolver errors — is a `next`
-// event carrying {"errors": …} followed by `complete`, as graphql-sse's
-// PROTOCOL.md asks for validation errors, so EventSource-like clients see
-// why. A stream the server ends (CloseWith: drain, token expiry, slow
-// consumer) ends without `complete`, so clients reconnect.
+// Everything decided before the stream starts is an HTTP status with a
+// JSON body ({"errors": …}), as graphql-sse's reference handler answers: a
+// request that is not a GraphQL request 400 (415 for another content
+// type, 413 over ReadLimit, 405 for another method); failed
+// authentication 401 (UNAUTHENTICATED); validation errors 400; a mutation
+// over GET 405 (GraphQL-over-HTTP: GET must not change state); a server
+// shutting down 503. After that the response is 200 and the stream: a
+// resolver's errors are a `next` event carrying {"errors": …} followed by
+// `complete`. A stream the server ends (CloseWith: drain, token expiry,
+// slow consumer) ends without `complete`, so clients reconnect.
 type SSE struct {
 	core
 
@@ -49,10 +53,9 @@ func NewSSE(opts Options) *SSE {
 	if opts.Authenticate == nil {
 		panic("transport: Options.Authenticate is required")
 	}
-	return &SSE{
-		core:  core{opts: opts, log: opts.Logger, shapes: newShapeRegistry()},
-		conns: make(map[*sseConn]struct{}),
-	}
+	t := &SSE{conns: make(map[*sseConn]struct{})}
+	t.core.init(opts, false)
+	return t
 }
 
 // Supports reports whether r asks for an event stream: a POST, or a GET
@@ -75,8 +78,9 @@ func (t *SSE) Supports(r *http.Request) bool {
 func (t *SSE) Stats() Stats { return t.n.stats(t.shapes.len()) }
 
 // Close ends every subscription stream (without complete, so clients
-// reconnect elsewhere) and refuses new ones; it waits until they are torn
-// down, for at most WriteTimeout plus a grace second.
+// reconnect elsewhere), cancels the context of every request in progress
+// and refuses new ones; it waits until the streams are torn down, for at
+// most WriteTimeout plus a grace second.
 func (t *SSE) Close() {
 	t.mu.Lock()
 	t.closed = true
@@ -88,6 +92,7 @@ func (t *SSE) Close() {
 	for _, c := range conns {
 		c.CloseWith(CloseGoingAway, "server shutting down")
 	}
+	t.stop()
 	// Streams end once their queued events are written, each write bounded
 	// by WriteTimeout; only a resolver still running could hold one longer.
 	timer := time.NewTimer(t.opts.WriteTimeout + closeGrace)
@@ -104,10 +109,7 @@ func (t *SSE) Close() {
 
 // Do serves one request.
 func (t *SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
+	if t.base.Err() != nil {
 		writeJSONError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
@@ -119,6 +121,39 @@ func (t *SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 	}
 	params.ReadTime = graphql.TraceTiming{Start: start, End: graphql.Now()}
 	params.Headers = r.Header
+
+	// The request's context, cancelled too when the transport closes.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(t.base, cancel)()
+
+	opCtx, userID, expiresAt, err := t.opts.Authenticate(ctx, r, nil)
+	if err != nil {
+		if t.base.Err() != nil {
+			writeJSONError(w, http.StatusServiceUnavailable, "server shutting down")
+			return
+		}
+		var e *errs.Error
+		if !errors.As(err, &e) {
+			e = errs.E(errs.Unauthenticated, "%s", err.Error())
+		}
+		writeJSON(w, http.StatusUnauthorized, exec.DispatchError(ctx, gqlerror.List{{Err: e, Message: e.Message}}))
+		return
+	}
+	if opCtx == nil {
+		opCtx = ctx
+	}
+	octx := graphql.StartOperationTrace(opCtx)
+	rc, gerrs := exec.CreateOperationContext(octx, params)
+	if gerrs != nil {
+		writeJSON(w, http.StatusBadRequest, exec.DispatchError(graphql.WithOperationContext(octx, rc), gerrs))
+		return
+	}
+	if r.Method == http.MethodGet && rc.Operation.Operation == ast.Mutation {
+		w.Header().Set("Allow", http.MethodPost)
+		writeJSONError(w, http.StatusMethodNotAllowed, "mutations are not allowed over GET")
+		return
+	}
 
 	rwc := http.NewResponseController(w)
 	h := w.Header()
@@ -133,53 +168,34 @@ func (t *SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 	s := &sseStream{w: w, rc: rwc, timeout: t.opts.WriteTimeout}
 	defer s.resetDeadline()
 
-	opCtx, userID, expiresAt, err := t.opts.Authenticate(r.Context(), r, nil)
-	if err != nil {
-		var e *errs.Error
-		if !errors.As(err, &e) {
-			e = errs.E(errs.Unauthenticated, "%s", err.Error())
-		}
-		resp := exec.DispatchError(r.Context(), gqlerror.List{{Err: e, Message: e.Message}})
-		s.errorsThenComplete(resp.Errors)
-		return
-	}
-	if opCtx == nil {
-		opCtx = r.Context()
-	}
-	ctx := graphql.StartOperationTrace(opCtx)
-	rc, gerrs := exec.CreateOperationContext(ctx, params)
-	if gerrs != nil {
-		resp := exec.DispatchError(graphql.WithOperationContext(ctx, rc), gerrs)
-		s.errorsThenComplete(resp.Errors)
-		return
-	}
 	if rc.Operation.Operation != ast.Subscription {
-		handler, dctx := exec.DispatchOperation(ctx, rc)
+		handler, dctx := exec.DispatchOperation(octx, rc)
 		for {
 			resp := handler(dctx)
 			if resp == nil {
 				break
 			}
 			b, err := json.Marshal(resp)
-			if err != nil || s.write(sseEvent("next", b)) != nil {
+			if err != nil || s.write(appendSSEEvent(nil, "next", b)) != nil {
 				return
 			}
 		}
 		_ = s.write(sseComplete)
 		return
 	}
-	t.serveSubscription(s, r, exec, ctx, rc, userID, expiresAt)
+	t.serveSubscription(ctx, s, r, exec, octx, rc, userID, expiresAt)
 }
 
 // serveSubscription runs a subscription stream until it ends, the client
-// goes away or the server closes it. The request's goroutine is the
-// stream's one long-lived goroutine; writes go through the session queue.
-func (t *SSE) serveSubscription(s *sseStream, r *http.Request, exec graphql.GraphExecutor,
+// goes away or the server closes it (done: the request's context, also
+// cancelled by Close). The request's goroutine is the stream's one
+// long-lived goroutine; writes go through the session queue.
+func (t *SSE) serveSubscription(done context.Context, s *sseStream, r *http.Request, exec graphql.GraphExecutor,
 	ctx context.Context, rc *graphql.OperationContext, userID string, expiresAt time.Time) {
 	c := &sseConn{t: t, sseStream: s, done: make(chan struct{}), torn: make(chan struct{})}
 	defer close(c.torn)
-	c.session.init(&t.core, c, protoSSE, exec)
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.session.init(&t.core, c, protoSSE, exec, false)
+	c.ctx = ctx
 	c.identify(r, userID)
 
 	t.mu.Lock()
@@ -216,22 +232,14 @@ func (t *SSE) serveSubscription(s *sseStream, r *http.Request, exec graphql.Grap
 
 	select {
 	case <-c.done:
-	case <-r.Context().Done():
+	case <-done.Done():
 	}
 
-	c.mu.Lock()
-	for _, tm := range []*time.Timer{c.keepalive, c.expiry} {
-		if tm != nil {
-			tm.Stop()
-		}
-	}
-	registered := c.registered
-	c.mu.Unlock()
-	if registered {
+	if c.stopTimers() {
 		t.opts.Registry.Remove(c)
 	}
 	// A writer still blocked on this client gets closeGrace more.
-	c.teardown(func() { _ = c.rc.SetWriteDeadline(time.Now().Add(closeGrace)) })
+	c.teardown(func() { c.abortWrites() })
 }
 
 // sseStream writes events to a response.
@@ -239,23 +247,22 @@ type sseStream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	// abortBy: as wsConn.abortBy, the deadline of the last writes once the
+	// stream is being dropped; 0 until then.
+	abortBy atomic.Int64
 }
 
-var sseComplete = []byte("event: complete\ndata:\n\n")
+var sseComplete = appendSSEEvent(nil, "complete", nil)
 
-func sseEvent(typ string, data []byte) []byte {
-	b := make([]byte, 0, len(typ)+len(data)+16)
-	b = append(b, "event: "...)
-	b = append(b, typ...)
-	b = append(b, "\ndata: "...)
-	b = append(b, data...)
-	return append(b, "\n\n"...)
-}
-
-// write writes b and flushes it within the write timeout.
+// write writes b and flushes it within the write timeout (or the abort's
+// deadline, if earlier).
 func (s *sseStream) write(b []byte) error {
-	if err := s.rc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	d := time.Now().Add(s.timeout)
+	if err := s.rc.SetWriteDeadline(d); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
+	}
+	if by := s.abortBy.Load(); by != 0 && by < d.UnixNano() {
+		_ = s.rc.SetWriteDeadline(time.Unix(0, by))
 	}
 	if _, err := s.w.Write(b); err != nil {
 		return err
@@ -263,11 +270,12 @@ func (s *sseStream) write(b []byte) error {
 	return s.rc.Flush()
 }
 
-func (s *sseStream) errorsThenComplete(list gqlerror.List) {
-	b, _ := json.Marshal(&graphql.Response{Errors: list})
-	if s.write(sseEvent("next", b)) == nil {
-		_ = s.write(sseComplete)
-	}
+// abortWrites gives a write in progress, and any after it, closeGrace
+// more. It never blocks.
+func (s *sseStream) abortWrites() {
+	by := time.Now().Add(closeGrace)
+	s.abortBy.Store(by.UnixNano())
+	_ = s.rc.SetWriteDeadline(by)
 }
 
 // resetDeadline lifts the per-write deadline so a kept-alive connection's
@@ -296,6 +304,22 @@ var _ realtime.Conn = (*sseConn)(nil)
 // in logs.
 func (c *sseConn) CloseWith(code int, reason string) { c.closeWith(code, reason) }
 
+// stopTimers ends the stream's keepalive and expiry for good; it reports
+// whether the stream is registered.
+func (c *sseConn) stopTimers() (registered bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Closing before the timers stop: a keepalive already fired and waiting
+	// for the lock then neither queues nor re-arms its timer.
+	c.closing = true
+	for _, tm := range []*time.Timer{c.keepalive, c.expiry} {
+		if tm != nil {
+			tm.Stop()
+		}
+	}
+	return c.registered
+}
+
 func (c *sseConn) keepAlive() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -310,12 +334,8 @@ var sseKeepAlive = []byte(":\n\n")
 
 func (c *sseConn) end() { c.once.Do(func() { close(c.done) }) }
 
-// appendNext appends a next event. JSON has no raw newlines, so the
-// payload is one data line.
 func (c *sseConn) appendNext(b []byte, _ *subscription, payload []byte) []byte {
-	b = append(b, "event: next\ndata: "...)
-	b = append(b, payload...)
-	return append(b, "\n\n"...)
+	return appendSSEEvent(b, "next", payload)
 }
 
 func (c *sseConn) appendRaw(b, msg []byte) []byte { return append(b, msg...) }
@@ -324,10 +344,8 @@ func (c *sseConn) appendControl(b []byte, _ uint8, _ []byte) []byte { return b }
 
 func (c *sseConn) appendClose(b []byte, _ int, _ string) []byte { return b }
 
-// canTry: a response cannot be written without waiting; the session's
-// writer is a goroutine of its own, as its stream's writes are rare.
-func (c *sseConn) canTry() bool { return false }
-
+// tryWrite is never called: a response cannot be written without waiting,
+// so a stream's writer is a goroutine of its own (its writes are rare).
 func (c *sseConn) tryWrite(*rawWrite, []byte) (int, error) { return 0, http.ErrNotSupported }
 
 func (c *sseConn) closed(code int, reason string) {
@@ -339,7 +357,7 @@ func (c *sseConn) closed(code int, reason string) {
 
 func (c *sseConn) abort(slow bool) {
 	if slow {
-		_ = c.rc.SetWriteDeadline(time.Now().Add(closeGrace)) // session.mu held; never blocks
+		c.abortWrites() // session.mu held; never blocks
 	}
 	c.end()
 }
@@ -347,12 +365,7 @@ func (c *sseConn) abort(slow bool) {
 // readSSEParams reads the GraphQL request: a JSON body (POST) or query
 // parameters (GET).
 func readSSEParams(w http.ResponseWriter, r *http.Request, limit int64) (*graphql.RawParams, int, error) {
-	var p struct {
-		Query         *string        `json:"query"`
-		OperationName *string        `json:"operationName"`
-		Variables     map[string]any `json:"variables"`
-		Extensions    map[string]any `json:"extensions"`
-	}
+	var p *request
 	switch r.Method {
 	case http.MethodPost:
 		if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -369,13 +382,13 @@ func readSSEParams(w http.ResponseWriter, r *http.Request, limit int64) (*graphq
 			}
 			return nil, http.StatusBadRequest, errors.New("the request body could not be read")
 		}
-		if !isObject(body) || decodeJSON(body, &p) != nil {
-			return nil, http.StatusBadRequest, errors.New("the request body must be {query: string, operationName?: string, variables?: object, extensions?: object}")
+		if p, err = decodeRequest(body); err != nil {
+			return nil, http.StatusBadRequest, fmt.Errorf("the request body %w", err)
 		}
 	case http.MethodGet:
 		q := r.URL.Query()
 		query, op := q.Get("query"), q.Get("operationName")
-		p.Query, p.OperationName = &query, &op
+		p = &request{Query: &query, OperationName: &op}
 		for name, dst := range map[string]*map[string]any{"variables": &p.Variables, "extensions": &p.Extensions} {
 			if v := q.Get(name); v != "" {
 				if !isObject([]byte(v)) || decodeJSON([]byte(v), dst) != nil {
@@ -384,21 +397,25 @@ func readSSEParams(w http.ResponseWriter, r *http.Request, limit int64) (*graphq
 			}
 		}
 	default:
+		w.Header().Set("Allow", "GET, POST")
 		return nil, http.StatusMethodNotAllowed, errors.New("use POST or GET")
 	}
 	if p.Query == nil || *p.Query == "" {
 		return nil, http.StatusBadRequest, errors.New("the request needs a \"query\"")
 	}
-	params := &graphql.RawParams{Query: *p.Query, Variables: p.Variables, Extensions: p.Extensions}
-	if p.OperationName != nil {
-		params.OperationName = *p.OperationName
-	}
-	return params, 0, nil
+	return p.params(), 0, nil
 }
 
+// writeJSONError answers status with one error message, no code: the
+// request is not one the GraphQL layer can present errors for.
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
+	writeJSON(w, status, &graphql.Response{Errors: gqlerror.List{{Message: msg}}})
+}
+
+// writeJSON answers status with a GraphQL response.
+func writeJSON(w http.ResponseWriter, status int, resp *graphql.Response) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(&graphql.Response{Errors: gqlerror.List{{Message: msg}}})
+	b, _ := json.Marshal(resp)
 	_, _ = w.Write(b)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -185,9 +186,7 @@ func TestSSEOneShot(t *testing.T) {
 		{"query", http.MethodPost, body(`{ me { id } }`, nil), nil, `{"data":{"me":{"id":"alice"}}}`},
 		{"query over GET", http.MethodGet, "query=" + url.QueryEscape(`query($x: Boolean!) { me { id @include(if: $x) name } }`) + "&variables=" + url.QueryEscape(`{"x":true}`), nil,
 			`{"data":{"me":{"id":"alice","name":"User alice"}}}`},
-		{"validation error", http.MethodPost, body(`subscription { nope }`, nil), nil, ""},
 		{"resolver error", http.MethodPost, body(`subscription { projectUpdates(projectId: "forbidden") { type } }`, nil), nil, ""},
-		{"unauthenticated", http.MethodPost, body(systemQuery, nil), map[string]string{"Authorization": ""}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -223,25 +222,54 @@ func TestSSEOneShot(t *testing.T) {
 	}
 }
 
-func TestSSEBadRequests(t *testing.T) {
+// TestSSERefusals: what is decided before the stream starts is an HTTP
+// status with a JSON body, never a 200 stream with errors.
+func TestSSERefusals(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.ReadLimit = 256 })
+	get := func(query string) string { return "query=" + url.QueryEscape(query) }
 	cases := []struct {
-		name, body string
-		header     map[string]string
-		status     int
+		name, method, body string
+		header             map[string]string
+		status             int
+		code               string // extensions.code of the first error, if the GraphQL layer presents it
+		message            string // part of the first error's message
 	}{
-		{"not JSON", `query`, nil, http.StatusBadRequest},
-		{"no query", `{"variables":{}}`, nil, http.StatusBadRequest},
-		{"wrong content type", `{"query":"{ me { id } }"}`, map[string]string{"Content-Type": "text/plain"}, http.StatusUnsupportedMediaType},
-		{"too large", `{"query":"` + strings.Repeat(" ", 300) + `{ me { id } }"}`, nil, http.StatusRequestEntityTooLarge},
+		{name: "not JSON", method: http.MethodPost, body: `query`, status: http.StatusBadRequest, message: "must be {query"},
+		{name: "no query", method: http.MethodPost, body: `{"variables":{}}`, status: http.StatusBadRequest, message: `needs a "query"`},
+		{name: "wrong content type", method: http.MethodPost, body: `{"query":"{ me { id } }"}`, header: map[string]string{"Content-Type": "text/plain"},
+			status: http.StatusUnsupportedMediaType, message: "application/json"},
+		{name: "too large", method: http.MethodPost, body: `{"query":"` + strings.Repeat(" ", 300) + `{ me { id } }"}`, status: http.StatusRequestEntityTooLarge, message: "larger than 256 bytes"},
+		{name: "unauthenticated", method: http.MethodPost, body: body(systemQuery, nil), header: map[string]string{"Authorization": ""},
+			status: http.StatusUnauthorized, code: "UNAUTHENTICATED", message: "missing token"},
+		{name: "bad token", method: http.MethodPost, body: body(systemQuery, nil), header: map[string]string{"Authorization": "Bearer nope"},
+			status: http.StatusUnauthorized, code: "UNAUTHENTICATED", message: "invalid token"},
+		{name: "validation error", method: http.MethodPost, body: body(`subscription { nope }`, nil), status: http.StatusBadRequest, code: "BAD_USER_INPUT", message: "nope"},
+		{name: "validation error over GET", method: http.MethodGet, body: get(`{ nope }`), status: http.StatusBadRequest, code: "BAD_USER_INPUT", message: "nope"},
+		{name: "mutation over GET", method: http.MethodGet, body: get(`mutation { deleteTask(id: "t1") }`), status: http.StatusMethodNotAllowed, message: "mutations are not allowed over GET"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openSSE(t, h, http.MethodPost, tc.body, tc.header)
+			s := openSSE(t, h, tc.method, tc.body, tc.header)
 			if s.resp.StatusCode != tc.status || !strings.HasPrefix(s.resp.Header.Get("Content-Type"), "application/json") {
-				t.Errorf("status %d %s, want %d JSON", s.resp.StatusCode, s.resp.Header.Get("Content-Type"), tc.status)
+				t.Fatalf("status %d %s, want %d JSON", s.resp.StatusCode, s.resp.Header.Get("Content-Type"), tc.status)
+			}
+			var r struct {
+				Errors []struct {
+					Message    string
+					Extensions map[string]any
+				}
+			}
+			if err := json.NewDecoder(s.resp.Body).Decode(&r); err != nil || len(r.Errors) == 0 {
+				t.Fatalf("body: %+v, %v; want GraphQL errors", r, err)
+			}
+			e := r.Errors[0]
+			if !strings.Contains(e.Message, tc.message) || tc.code != "" && e.Extensions["code"] != tc.code {
+				t.Errorf("error %+v, want a message containing %q and code %q", e, tc.message, tc.code)
 			}
 		})
+	}
+	if st := h.sse.Stats(); st.Subscriptions != 0 || st.Connections != 0 {
+		t.Errorf("stats after refusals = %+v", st)
 	}
 }
 
@@ -257,4 +285,29 @@ func TestSSEKeepaliveAndClose(t *testing.T) {
 	}
 	h.sse.Close()
 	s.wantEnd()
+}
+
+// TestSSEKeepaliveStopsForGood: a keepalive that fired just as the stream
+// ends (it waits for the lock while the timers are stopped) neither queues
+// a comment nor re-arms its timer.
+func TestSSEKeepaliveStopsForGood(t *testing.T) {
+	tr := NewSSE(Options{Authenticate: testAuth, Logger: quiet, PingInterval: time.Hour})
+	defer tr.Close()
+	rec := httptest.NewRecorder()
+	c := &sseConn{t: tr, sseStream: &sseStream{w: rec, rc: http.NewResponseController(rec), timeout: time.Second},
+		done: make(chan struct{}), torn: make(chan struct{})}
+	c.session.init(&tr.core, c, protoSSE, nil, false)
+	c.mu.Lock()
+	c.keepalive = time.AfterFunc(time.Hour, c.keepAlive)
+	c.mu.Unlock()
+
+	c.stopTimers()
+	c.keepAlive() // the callback that had already fired
+	c.teardown(nil)
+	if c.keepalive.Stop() {
+		t.Error("the keepalive timer was re-armed after the stream's timers stopped")
+	}
+	if rec.Body.Len() != 0 {
+		t.Errorf("wrote %q after the stream's end", rec.Body)
+	}
 }

@@ -38,10 +38,8 @@ func NewWebSocket(opts Options) *WebSocket {
 	if opts.Authenticate == nil {
 		panic("transport: Options.Authenticate is required")
 	}
-	t := &WebSocket{
-		core:  core{opts: opts, log: opts.Logger, shapes: newShapeRegistry(), pool: newWriterPool()},
-		conns: make(map[*wsConn]struct{}),
-	}
+	t := &WebSocket{conns: make(map[*wsConn]struct{})}
+	t.core.init(opts, true)
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: opts.WriteTimeout,
 		ReadBufferSize:   readBufferSize,
@@ -111,12 +109,13 @@ func (t *WebSocket) untrack(c *wsConn) {
 func (t *WebSocket) Stats() Stats { return t.n.stats(t.shapes.len()) }
 
 // Close refuses new sockets and closes the open ones with 1001 (after the
-// frames already queued), waiting until they are torn down. After
-// WriteTimeout plus a grace second the stragglers' TCP connections are
-// closed, and after one more second Close stops waiting. Then the sweeper
-// and the shared writers stop (a straggler writes on its own goroutine).
-// Registry.Drain is the gentle way to empty a server first; Close is the
-// backstop.
+// frames already queued), cancels the context of everything running for
+// them (authentication, resolvers, operations), and waits until they are
+// torn down. After WriteTimeout plus a grace second the stragglers' TCP
+// connections are closed, and after one more second Close stops waiting.
+// Then the sweeper and the shared writers stop (a straggler writes on its
+// own goroutine). Registry.Drain is the gentle way to empty a server
+// first; Close is the backstop.
 func (t *WebSocket) Close() {
 	defer func() {
 		t.sweep.stop(t)
@@ -134,6 +133,9 @@ func (t *WebSocket) Close() {
 	for _, c := range conns {
 		c.CloseWith(CloseGoingAway, "server shutting down")
 	}
+	// After the closes are queued: a handler stopped by this finds its
+	// connection closing and queues nothing more.
+	t.stop()
 	torn := make(chan struct{})
 	go func() {
 		t.readers.Wait() // no Add after closed

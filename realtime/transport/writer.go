@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,8 @@ import (
 // their grown stacks, so a delivery costs no goroutine start and no stack
 // growth, and no write deadline is set while a socket keeps up.
 type writerPool struct {
+	sent *atomic.Uint64 // the transport's FramesSent: a worker adds once per visit
+
 	mu      sync.Mutex
 	wake    sync.Cond
 	queue   []*session // queue[head:] wait for a worker
@@ -35,8 +38,8 @@ type writerPool struct {
 // other workers get their share.
 const poolTake = 16
 
-func newWriterPool() *writerPool {
-	p := &writerPool{size: max(2, runtime.GOMAXPROCS(0))}
+func newWriterPool(sent *atomic.Uint64) *writerPool {
+	p := &writerPool{sent: sent, size: max(2, runtime.GOMAXPROCS(0))}
 	p.wake.L = &p.mu
 	return p
 }
@@ -106,6 +109,12 @@ func (p *writerPool) work() {
 				go s.flushAll() // more frames, but the pool closed meanwhile
 			}
 		}
+		// One shared atomic per visit, not per batch: the workers would
+		// otherwise contend for its cache line on every delivery.
+		if sc.sent != 0 {
+			p.sent.Add(sc.sent)
+			sc.sent = 0
+		}
 	}
 }
 
@@ -134,11 +143,13 @@ func (p *writerPool) close(d time.Duration) bool {
 }
 
 // scratch is a writer's reusable memory: the frames of the batch being
-// written and the bytes they make.
+// written and the bytes they make; and the messages it has written and
+// not yet added to the transport's FramesSent.
 type scratch struct {
 	frames []frame
 	buf    []byte
 	raw    rawWrite
+	sent   uint64
 }
 
 // maxBatchFrames bounds the frames one write takes from a session's queue.
