@@ -39,6 +39,10 @@ type core struct {
 // init sets c up for opts (defaults applied); pooled: its wires can write
 // without waiting, so it runs shared writers.
 func (c *core) init(opts Options, pooled bool) {
+	opts = opts.withDefaults()
+	if opts.Authenticate == nil {
+		panic("transport: Options.Authenticate is required")
+	}
 	c.opts, c.log, c.shapes = opts, opts.Logger, opts.Shapes
 	c.base, c.stop = context.WithCancel(context.Background())
 	if pooled {

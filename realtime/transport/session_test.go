@@ -1,10 +1,13 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/taskpulse/taskpulse/realtime"
 )
@@ -40,7 +43,13 @@ func newTestSession(opts Options) (*session, *textWire) {
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	c.init(opts.withDefaults(), false)
+	if opts.Authenticate == nil {
+		// A session-level test never authenticates.
+		opts.Authenticate = func(context.Context, *http.Request, map[string]any) (context.Context, string, time.Time, error) {
+			panic("not called")
+		}
+	}
+	c.init(opts, false)
 	w := &textWire{}
 	s := &session{}
 	s.init(&c, w, protoTransportWS, nil, false)

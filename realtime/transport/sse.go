@@ -49,10 +49,6 @@ var _ graphql.Transport = (*SSE)(nil)
 // NewSSE returns an SSE transport; zero Options fields take their defaults
 // (CheckOrigin and InitTimeout do not apply).
 func NewSSE(opts Options) *SSE {
-	opts = opts.withDefaults()
-	if opts.Authenticate == nil {
-		panic("transport: Options.Authenticate is required")
-	}
 	t := &SSE{conns: make(map[*sseConn]struct{})}
 	t.core.init(opts, false)
 	return t

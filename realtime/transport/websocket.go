@@ -34,12 +34,9 @@ var _ graphql.Transport = (*WebSocket)(nil)
 // NewWebSocket returns a WebSocket transport; zero Options fields take
 // their defaults.
 func NewWebSocket(opts Options) *WebSocket {
-	opts = opts.withDefaults()
-	if opts.Authenticate == nil {
-		panic("transport: Options.Authenticate is required")
-	}
 	t := &WebSocket{conns: make(map[*wsConn]struct{})}
 	t.core.init(opts, true)
+	opts = t.opts // with defaults
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: opts.WriteTimeout,
 		ReadBufferSize:   readBufferSize,
