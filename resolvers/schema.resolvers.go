@@ -7,6 +7,8 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/taskpulse/taskpulse/graph"
 	"github.com/taskpulse/taskpulse/graph/model"
@@ -24,6 +26,21 @@ func (r *mutationResolver) CreateTeam(ctx context.Context, input model.CreateTea
 func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, userID string) (*model.Team, error) {
 	t, err := r.Svc.AddTeamMember(ctx, teamID, userID)
 	return out(t, err, toTeam)
+}
+
+// RemoveTeamMember is the resolver for the removeTeamMember field.
+func (r *mutationResolver) RemoveTeamMember(ctx context.Context, teamID string, userID string) (*model.Team, error) {
+	panic(fmt.Errorf("not implemented: RemoveTeamMember - removeTeamMember"))
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, teamID string) (*model.Team, error) {
+	panic(fmt.Errorf("not implemented: AcceptInvitation - acceptInvitation"))
+}
+
+// DeclineInvitation is the resolver for the declineInvitation field.
+func (r *mutationResolver) DeclineInvitation(ctx context.Context, teamID string) (bool, error) {
+	panic(fmt.Errorf("not implemented: DeclineInvitation - declineInvitation"))
 }
 
 // CreateProject is the resolver for the createProject field.
@@ -106,6 +123,16 @@ func (r *mutationResolver) DisconnectUser(ctx context.Context, userID string) (i
 	return int32(r.Registry.Disconnect(userID, closeForbidden, "Forbidden: disconnected by an administrator")), nil
 }
 
+// UpdateUser is the resolver for the updateUser field.
+func (r *mutationResolver) UpdateUser(ctx context.Context, id string, input model.UpdateUserInput) (*model.User, error) {
+	panic(fmt.Errorf("not implemented: UpdateUser - updateUser"))
+}
+
+// RefreshConnection is the resolver for the refreshConnection field.
+func (r *mutationResolver) RefreshConnection(ctx context.Context, token string) (*time.Time, error) {
+	panic(fmt.Errorf("not implemented: RefreshConnection - refreshConnection"))
+}
+
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
 	us, err := r.Svc.Store().ProjectMembers(ctx, obj.ID)
@@ -172,6 +199,11 @@ func (r *queryResolver) Connections(ctx context.Context, userID string) ([]*mode
 		return nil, err
 	}
 	return toConnections(r.Registry.ByUser(userID)), nil
+}
+
+// Invitations is the resolver for the invitations field.
+func (r *queryResolver) Invitations(ctx context.Context) ([]*model.Invitation, error) {
+	panic(fmt.Errorf("not implemented: Invitations - invitations"))
 }
 
 // TaskUpdates is the resolver for the taskUpdates field.

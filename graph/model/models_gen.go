@@ -38,6 +38,15 @@ type CreateTeamInput struct {
 	Name string `json:"name"`
 }
 
+// A pending invitation to join a team (addTeamMember by its creator); accept or decline it.
+type Invitation struct {
+	TeamID   string `json:"teamId"`
+	TeamName string `json:"teamName"`
+	// The team's creator, who invited me.
+	InvitedBy string    `json:"invitedBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
 type Mutation struct {
 }
 
@@ -126,6 +135,16 @@ type UpdateTaskInput struct {
 	Title       *string     `json:"title,omitempty"`
 	Description *string     `json:"description,omitempty"`
 	Status      *TaskStatus `json:"status,omitempty"`
+}
+
+// Admin only. Unset fields stay as they are.
+type UpdateUserInput struct {
+	Name *string `json:"name,omitempty"`
+	// An empty string removes the email.
+	Email *string `json:"email,omitempty"`
+	Admin *bool   `json:"admin,omitempty"`
+	// A disabled user is refused everywhere at once: open sockets close with 4403, requests get UNAUTHENTICATED.
+	Disabled *bool `json:"disabled,omitempty"`
 }
 
 type User struct {
