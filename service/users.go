@@ -66,9 +66,10 @@ func (s *Service) User(ctx context.Context, userID string) (store.User, error) {
 }
 
 // noSuchUser is the one answer for a user id the caller may not see,
-// whether or not a user has it.
-func noSuchUser(id string) error {
-	return errs.E(errs.NotFound, "no user %q that you can see", id)
+// whether or not a user has it. It does not repeat the id, so the answers
+// for two ids are the same bytes (each operation names one user).
+func noSuchUser() error {
+	return errs.E(errs.NotFound, "no user with this id that you can see")
 }
 
 // visibleUser loads a user the viewer may name: themself, someone they
@@ -83,12 +84,12 @@ func (s *Service) visibleUser(ctx context.Context, v auth.Viewer, userID string,
 			return store.User{}, err
 		}
 		if !ok {
-			return store.User{}, noSuchUser(userID)
+			return store.User{}, noSuchUser()
 		}
 	}
 	u, err := s.store.User(ctx, userID)
 	if errs.Is(err, errs.NotFound) {
-		return store.User{}, noSuchUser(userID)
+		return store.User{}, noSuchUser()
 	}
 	return u, err
 }
