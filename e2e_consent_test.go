@@ -147,7 +147,9 @@ const teamMembersQuery = `query($t: ID!) { team(id: $t) { id members { id } } }`
 
 func (e *env) teamMembers(user, team string) []string {
 	e.t.Helper()
-	var out struct{ Team struct{ Members []struct{ ID string } } }
+	var out struct {
+		Team struct{ Members []struct{ ID string } }
+	}
 	e.do(user, teamMembersQuery, map[string]any{"t": team}, &out)
 	ids := []string{}
 	for _, m := range out.Team.Members {
@@ -337,7 +339,9 @@ func TestAStrangerCannotReachAUser(t *testing.T) {
 	own := e.createTask("dave", "dave's", "", "")
 	e.fails("dave", `mutation($t: ID!) { assignTask(id: $t, userId: "carol") { id } }`, map[string]any{"t": own}, "NOT_FOUND")
 	e.createTask("dave", "in bait", p, "")
-	var pm struct{ Project struct{ Members []struct{ ID string } } }
+	var pm struct {
+		Project struct{ Members []struct{ ID string } }
+	}
 	e.do("dave", `query($p: ID!) { project(id: $p) { members { id } } }`, pv, &pm)
 	if len(pm.Project.Members) != 1 || pm.Project.Members[0].ID != "dave" {
 		t.Fatalf("bait members: %+v", pm)
