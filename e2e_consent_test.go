@@ -61,24 +61,31 @@ func (e *env) watchTeam(user, team string) *teamProbe {
 }
 
 // next waits for the probe's next event and returns its type and member.
+// The hub delivers before it ends a subscription, so an event queued
+// before the end is returned first.
 func (p *teamProbe) next() (typ, member string) {
 	p.t.Helper()
+	var ev *realtime.Event
 	select {
-	case ev := <-p.events:
-		d, err := ev.Decoded(service.DecodeEventData)
-		if err != nil {
-			p.t.Fatalf("team event %s: %v", ev.Data, err)
-		}
-		if m := d.(*service.EventData).Member; m != nil {
-			member = m.ID
-		}
-		return ev.Type, member
+	case ev = <-p.events:
 	case err := <-p.end:
-		p.t.Fatalf("team probe ended (%v), want an event", err)
+		select {
+		case ev = <-p.events:
+			p.end <- err
+		default:
+			p.t.Fatalf("team probe ended (%v), want an event", err)
+		}
 	case <-time.After(5 * time.Second):
 		p.t.Fatal("no team event within 5 s")
 	}
-	return "", ""
+	d, err := ev.Decoded(service.DecodeEventData)
+	if err != nil {
+		p.t.Fatalf("team event %s: %v", ev.Data, err)
+	}
+	if m := d.(*service.EventData).Member; m != nil {
+		member = m.ID
+	}
+	return ev.Type, member
 }
 
 // nothing asserts no team event arrives within quiet.
