@@ -31,7 +31,8 @@ func newCLIService(st store.Store, log *slog.Logger) *service.Service {
 const demoTokenTTL = 12 * time.Hour
 
 // seedDemo fills an empty store with a small team (alice, bob, carol), a
-// project with tasks, an outsider (dave) and an admin (ops), then logs the
+// project with tasks, an outsider (dave, invited to the team but not in it)
+// and an admin (ops), then logs the
 // playground URL and ready tokens. A store that already has alice is left
 // as it is; the link and tokens are printed on out either way.
 func seedDemo(ctx context.Context, m *Main, log *slog.Logger, out io.Writer) error {
@@ -42,7 +43,7 @@ func seedDemo(ctx context.Context, m *Main, log *slog.Logger, out io.Writer) err
 		if err := seedDemoData(ctx, svc); err != nil {
 			return err
 		}
-		log.Info("demo data seeded", "users", "alice bob carol dave ops", "project", "Launch (alice, bob)", "team", "Core (alice, bob, carol)")
+		log.Info("demo data seeded", "users", "alice bob carol dave ops", "project", "Launch (alice, bob)", "team", "Core (alice, bob, carol; dave invited)")
 	case err != nil:
 		return err
 	default:
@@ -85,10 +86,18 @@ func seedDemoData(ctx context.Context, svc *service.Service) error {
 	if err != nil {
 		return err
 	}
+	// Joining a team is consented: alice invites, bob and carol accept.
 	for _, id := range []string{"bob", "carol"} {
 		if _, err := svc.AddTeamMember(alice, team.ID, id); err != nil {
 			return err
 		}
+		if _, err := svc.AcceptInvitation(as(id), team.ID); err != nil {
+			return err
+		}
+	}
+	// dave is left with an invitation to try: `invitations` as dave.
+	if _, err := svc.AddTeamMember(alice, team.ID, "dave"); err != nil {
+		return err
 	}
 	p, err := svc.CreateProject(alice, "Launch", team.ID)
 	if err != nil {

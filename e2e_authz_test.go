@@ -25,6 +25,7 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 		return m
 	}
 	p, tk := w.project, task
+	q := w.createProject("alice", "Q")
 	cases := []struct {
 		name, user, query string
 		vars              map[string]any
@@ -40,12 +41,13 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 		{"member renames project (owner only)", "bob", `mutation($p: ID!) { updateProject(id: $p, input: {name: "x"}) { id } }`, vars("p", p), "FORBIDDEN"},
 		{"member deletes project (owner only)", "bob", `mutation($p: ID!) { deleteProject(id: $p) }`, vars("p", p), "FORBIDDEN"},
 		{"member adds member (owner only)", "bob", `mutation($p: ID!) { addProjectMember(projectId: $p, userId: "dave") { id } }`, vars("p", p), "FORBIDDEN"},
-		{"assign to non-member of project", "alice", `mutation($t: ID!) { assignTask(id: $t, userId: "dave") { id } }`, vars("t", tk), "FORBIDDEN"},
-		{"assign personal task to a stranger", "alice", `mutation($t: ID!) { assignTask(id: $t, userId: "dave") { id } }`, vars("t", personal), "FORBIDDEN"},
+		{"assign to a teammate outside the project", "alice", `mutation($t: ID!) { assignTask(id: $t, userId: "carol") { id } }`, vars("t", tk), "FORBIDDEN"},
+		{"assign to a stranger (as unknown)", "alice", `mutation($t: ID!) { assignTask(id: $t, userId: "dave") { id } }`, vars("t", tk), "NOT_FOUND"},
+		{"assign personal task to a stranger (as unknown)", "alice", `mutation($t: ID!) { assignTask(id: $t, userId: "dave") { id } }`, vars("t", personal), "NOT_FOUND"},
 		{"others' personal task", "bob", `query($t: ID!) { task(id: $t) { id } }`, vars("t", personal), "FORBIDDEN"},
 		{"team member adds member (creator only)", "alice", `mutation($t: ID!) { addTeamMember(teamId: $t, userId: "dave") { id } }`, vars("t", team), "FORBIDDEN"},
 		{"non-member reads team", "dave", `query($t: ID!) { team(id: $t) { id } }`, vars("t", team), "FORBIDDEN"},
-		{"stranger's profile", "dave", `{ user(id: "alice") { id } }`, nil, "FORBIDDEN"},
+		{"stranger's profile (as unknown)", "dave", `{ user(id: "alice") { id } }`, nil, "NOT_FOUND"},
 		{"someone else's notification", "bob", `mutation($n: ID!) { markNotificationRead(id: $n) { id } }`, vars("n", n.SendNotification.ID), "FORBIDDEN"},
 		{"connections is admin only", "alice", `{ connections(userId: "bob") { id } }`, nil, "FORBIDDEN"},
 		{"disconnectUser is admin only", "alice", `mutation { disconnectUser(userId: "bob") }`, nil, "FORBIDDEN"},
@@ -53,6 +55,15 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 		{"unknown project", "alice", `{ project(id: "prj_nope") { id } }`, nil, "NOT_FOUND"},
 		{"unknown task", "alice", `mutation { updateTask(id: "tsk_nope", input: {title: "x"}) { id } }`, nil, "NOT_FOUND"},
 		{"add unknown user", "alice", `mutation($p: ID!) { addProjectMember(projectId: $p, userId: "ghost") { id } }`, vars("p", p), "NOT_FOUND"},
+		{"add a stranger (as unknown)", "alice", `mutation($p: ID!) { addProjectMember(projectId: $p, userId: "dave") { id } }`, vars("p", p), "NOT_FOUND"},
+		{"add a user who shares no team", "alice", `mutation($p: ID!) { addProjectMember(projectId: $p, userId: "bob") { id } }`, vars("p", q), "FORBIDDEN"},
+		{"non-member leaves a project", "dave", `mutation($p: ID!) { removeProjectMember(projectId: $p, userId: "dave") { id } }`, vars("p", p), "FORBIDDEN"},
+		{"member removes another member", "bob", `mutation($p: ID!) { removeProjectMember(projectId: $p, userId: "alice") { id } }`, vars("p", p), "FORBIDDEN"},
+		{"accept without an invitation", "dave", `mutation($t: ID!) { acceptInvitation(teamId: $t) { id } }`, vars("t", team), "FORBIDDEN"},
+		{"accept an unknown team", "dave", `mutation { acceptInvitation(teamId: "team_nope") { id } }`, nil, "NOT_FOUND"},
+		{"non-member leaves a team", "dave", `mutation($t: ID!) { removeTeamMember(teamId: $t, userId: "dave") { id } }`, vars("t", team), "FORBIDDEN"},
+		{"member removes another team member", "carol", `mutation($t: ID!) { removeTeamMember(teamId: $t, userId: "alice") { id } }`, vars("t", w.team), "FORBIDDEN"},
+		{"the team's creator leaves first", "alice", `mutation($t: ID!) { removeTeamMember(teamId: $t, userId: "alice") { id } }`, vars("t", w.team), "BAD_USER_INPUT"},
 		{"empty title", "alice", `mutation { createTask(input: {title: "   "}) { id } }`, nil, "BAD_USER_INPUT"},
 		{"title too long", "alice", `mutation($t: String!) { createTask(input: {title: $t}) { id } }`, vars("t", strings.Repeat("x", 201)), "BAD_USER_INPUT"},
 		{"nothing to update", "alice", `mutation($t: ID!) { updateTask(id: $t, input: {}) { id } }`, vars("t", personal), "BAD_USER_INPUT"},
@@ -75,7 +86,8 @@ func TestAuthorizationOverHTTP(t *testing.T) {
 		w.do("ops", `query($p: ID!) { project(id: $p) { id } }`, vars("p", p), nil)
 		var ns struct{ Notifications []struct{ Message string } }
 		w.do("carol", `{ notifications(limit: null) { message } }`, nil, &ns)
-		if len(ns.Notifications) != 1 || ns.Notifications[0].Message != "hi" {
+		// Newest first: "hi", then the notice of her invitation to T.
+		if len(ns.Notifications) != 2 || ns.Notifications[0].Message != "hi" || !strings.Contains(ns.Notifications[1].Message, "invited you") {
 			t.Fatalf("carol's notifications: %+v", ns)
 		}
 	})

@@ -9,12 +9,14 @@ import (
 )
 
 // world is the cast of the delivery tests:
-//   - alice owns project P; bob is a member of P;
+//   - alice owns project P; bob is a member of P (added by the admin ops:
+//     he shares no team with alice);
 //   - carol shares team T with alice but is not in P;
 //   - dave shares nothing with anyone.
 type world struct {
 	*env
 	project string
+	team    string // T: alice (creator) and carol
 	subs    subsByUser
 }
 
@@ -22,9 +24,9 @@ func newWorld(t *testing.T) *world {
 	e := start(t, nil)
 	e.users("alice", "bob", "carol", "dave", "ops!")
 	p := e.createProject("alice", "P")
-	e.addMember("alice", p, "bob")
-	e.createTeam("alice", "T", "carol")
-	return &world{env: e, project: p}
+	e.addMember("ops", p, "bob")
+	team := e.createTeam("alice", "T", "carol")
+	return &world{env: e, project: p, team: team}
 }
 
 // TestTaskEventReceipt is CONTRACT's rule: a task event goes to its owner,
@@ -187,13 +189,14 @@ func TestMembershipIsLive(t *testing.T) {
 	w.subs["bob"].nothing()
 
 	// bob's taskUpdates still carries what is his by other rules, and
-	// alice may no longer assign him work (they share nothing now).
+	// alice may no longer assign him work: they share nothing now, so to
+	// her bob is as unknown as an id nobody has.
 	own := w.createTask("bob", "bob's own", "", "")
 	if ev := w.subs["bob"].nextTask(); ev.Task.ID != own || ev.Type != "TASK_CREATED" {
 		t.Fatalf("bob: want TASK_CREATED of %s, got %+v", own, ev)
 	}
 	mine := w.createTask("alice", "alice's own", "", "")
-	w.fails("alice", `mutation($id: ID!) { assignTask(id: $id, userId: "bob") { id } }`, map[string]any{"id": mine}, "FORBIDDEN")
+	w.fails("alice", `mutation($id: ID!) { assignTask(id: $id, userId: "bob") { id } }`, map[string]any{"id": mine}, "NOT_FOUND")
 }
 
 // TestProjectDeletionCompletesProjectUpdates: members see the deletion (and
@@ -247,8 +250,8 @@ func TestNotificationsAndSystemUpdates(t *testing.T) {
 		t.Fatalf("carol got %s", r.Data)
 	}
 	bobN.nothing()
-	// dave shares nothing with carol.
-	w.fails("dave", `mutation { sendNotification(userId: "carol", message: "hi") { id } }`, nil, "FORBIDDEN")
+	// dave shares nothing with carol: to him she is as unknown as a missing id.
+	w.fails("dave", `mutation { sendNotification(userId: "carol", message: "hi") { id } }`, nil, "NOT_FOUND")
 
 	const sq = `subscription { systemUpdates { type message cursor } }`
 	all := []*live{w.subscribe("alice", sq, nil), w.subscribe("dave", sq, nil)}

@@ -178,13 +178,25 @@ func (e *env) removeMember(owner, project, user string) {
 	e.do(owner, `mutation($p: ID!, $u: ID!) { removeProjectMember(projectId: $p, userId: $u) { id } }`, map[string]any{"p": project, "u": user}, nil)
 }
 
+// createTeam creates a team whose members joined with consent: the creator
+// invites each, each accepts.
 func (e *env) createTeam(creator, name string, members ...string) string {
 	var out struct{ CreateTeam struct{ ID string } }
 	e.do(creator, `mutation($n: String!) { createTeam(input: {name: $n}) { id } }`, map[string]any{"n": name}, &out)
 	for _, m := range members {
-		e.do(creator, `mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }`, map[string]any{"t": out.CreateTeam.ID, "u": m}, nil)
+		e.invite(creator, out.CreateTeam.ID, m)
+		e.accept(m, out.CreateTeam.ID)
 	}
 	return out.CreateTeam.ID
+}
+
+// invite is addTeamMember by the team's creator: an invitation.
+func (e *env) invite(creator, team, user string) {
+	e.do(creator, `mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }`, map[string]any{"t": team, "u": user}, nil)
+}
+
+func (e *env) accept(user, team string) {
+	e.do(user, `mutation($t: ID!) { acceptInvitation(teamId: $t) { id } }`, map[string]any{"t": team}, nil)
 }
 
 // createTask creates a task as user; project and assignee may be "".

@@ -1105,6 +1105,8 @@ enum EventType {
   PROJECT_MEMBER_REMOVED
   "A user joined a team; the event's member is that user."
   TEAM_MEMBER_ADDED
+  "A member left or was removed from a team; the event's member is that user."
+  TEAM_MEMBER_REMOVED
   USER_ONLINE
   USER_OFFLINE
   USER_ACTIVITY
@@ -1218,7 +1220,7 @@ type SystemEvent {
 type Query {
   "The authenticated user."
   me: User!
-  "A user who shares a team or project with me (or me); admins see everyone."
+  "A user who shares a team or project with me (or me); admins see everyone. Anyone else is NOT_FOUND, as an unknown id."
   user(id: ID!): User
   task(id: ID!): Task
   "With projectId: that project's tasks (members only). Without: the tasks I own, am assigned or can see through my projects."

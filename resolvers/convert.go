@@ -41,6 +41,10 @@ func toTeam(t store.Team) *model.Team {
 	return &model.Team{ID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy}
 }
 
+func toInvitation(i store.Invitation) *model.Invitation {
+	return &model.Invitation{TeamID: i.TeamID, TeamName: i.TeamName, InvitedBy: i.InvitedBy, CreatedAt: i.CreatedAt}
+}
+
 func toProject(p store.Project) *model.Project {
 	return &model.Project{ID: p.ID, Name: p.Name, OwnerID: p.OwnerID, TeamID: opt(p.TeamID)}
 }

@@ -30,17 +30,19 @@ func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, use
 
 // RemoveTeamMember is the resolver for the removeTeamMember field.
 func (r *mutationResolver) RemoveTeamMember(ctx context.Context, teamID string, userID string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: RemoveTeamMember - removeTeamMember"))
+	t, err := r.Svc.RemoveTeamMember(ctx, teamID, userID)
+	return out(t, err, toTeam)
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, teamID string) (*model.Team, error) {
-	panic(fmt.Errorf("not implemented: AcceptInvitation - acceptInvitation"))
+	t, err := r.Svc.AcceptInvitation(ctx, teamID)
+	return out(t, err, toTeam)
 }
 
 // DeclineInvitation is the resolver for the declineInvitation field.
 func (r *mutationResolver) DeclineInvitation(ctx context.Context, teamID string) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeclineInvitation - declineInvitation"))
+	return r.Svc.DeclineInvitation(ctx, teamID)
 }
 
 // CreateProject is the resolver for the createProject field.
@@ -203,7 +205,8 @@ func (r *queryResolver) Connections(ctx context.Context, userID string) ([]*mode
 
 // Invitations is the resolver for the invitations field.
 func (r *queryResolver) Invitations(ctx context.Context) ([]*model.Invitation, error) {
-	panic(fmt.Errorf("not implemented: Invitations - invitations"))
+	is, err := r.Svc.Invitations(ctx)
+	return out(is, err, each(toInvitation))
 }
 
 // TaskUpdates is the resolver for the taskUpdates field.

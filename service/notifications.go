@@ -10,6 +10,7 @@ import (
 
 // SendNotification sends a message to a user the caller shares a team or
 // project with (or themself); admins and services may notify anyone.
+// Anyone else is NOT_FOUND, exactly as an id that does not exist.
 func (s *Service) SendNotification(ctx context.Context, userID, message string) (store.Notification, error) {
 	v, err := viewer(ctx)
 	if err != nil {
@@ -22,17 +23,8 @@ func (s *Service) SendNotification(ctx context.Context, userID, message string) 
 	if err != nil {
 		return store.Notification{}, err
 	}
-	if _, err := s.store.User(ctx, userID); err != nil {
+	if _, err := s.visibleUser(ctx, v, userID, v.Admin || v.Service); err != nil {
 		return store.Notification{}, err
-	}
-	if !v.Admin && !v.Service {
-		ok, err := s.store.SharesTeamOrProject(ctx, v.UserID, userID)
-		if err != nil {
-			return store.Notification{}, err
-		}
-		if !ok {
-			return store.Notification{}, errs.E(errs.Forbidden, "you share no team or project with user %q", userID)
-		}
 	}
 	var n store.Notification
 	err = s.commit(ctx, func() ([]*realtime.Event, error) {

@@ -160,20 +160,12 @@ func (s *Service) DeleteProject(ctx context.Context, projectID string) (string, 
 	return projectID, nil
 }
 
-// AddProjectMember adds a user to a project: owner or admin. Adding a member
-// twice is not an error and publishes nothing.
+// AddProjectMember adds a user to a project: its owner adds users who
+// share a team with them (a team is joined by consent); an admin adds
+// anyone. A user the caller may not see is NOT_FOUND, exactly as an id
+// that does not exist. Adding a member twice is not an error and publishes
+// nothing.
 func (s *Service) AddProjectMember(ctx context.Context, projectID, userID string) (store.Project, error) {
-	return s.changeMember(ctx, projectID, userID, true)
-}
-
-// RemoveProjectMember removes a user from a project: owner or admin. The
-// owner cannot be removed. The removed user's open projectUpdates end with
-// FORBIDDEN and their taskUpdates stop carrying the project.
-func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID string) (store.Project, error) {
-	return s.changeMember(ctx, projectID, userID, false)
-}
-
-func (s *Service) changeMember(ctx context.Context, projectID, userID string, add bool) (store.Project, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return store.Project{}, err
@@ -185,30 +177,84 @@ func (s *Service) changeMember(ctx context.Context, projectID, userID string, ad
 	if err := id("userId", userID); err != nil {
 		return store.Project{}, err
 	}
+	u, err := s.visibleUser(ctx, v, userID, v.Admin)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if !v.Admin {
+		ok, err := s.store.SharesTeam(ctx, p.OwnerID, userID)
+		if err == nil && !ok {
+			ok, err = s.store.IsProjectMember(ctx, projectID, userID) // adding again is a no-op
+		}
+		if err != nil {
+			return store.Project{}, err
+		}
+		if !ok {
+			return store.Project{}, errs.E(errs.Forbidden, "user %q shares no team with you: invite them to a team first", userID)
+		}
+	}
+	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+		added, err := s.store.AddProjectMember(ctx, projectID, userID)
+		if err != nil || !added {
+			return nil, err
+		}
+		return []*realtime.Event{projectMemberEvent(ProjectMemberAdded, realtime.Join, p, u)}, nil
+	})
+	return p, err
+}
+
+// RemoveProjectMember removes a user from a project: the owner or an admin
+// removes anyone, any member removes themself (leaves). The owner cannot be
+// removed. Removing a user who is not a member (or does not exist) changes
+// nothing and answers the project. The removed user's open projectUpdates
+// end with FORBIDDEN and their taskUpdates stop carrying the project.
+func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID string) (store.Project, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.Project{}, err
+	}
+	p, err := s.loadProject(ctx, projectID)
+	if err != nil {
+		return store.Project{}, err
+	}
+	if err := id("userId", userID); err != nil {
+		return store.Project{}, err
+	}
+	if p.OwnerID != v.UserID && !v.Admin {
+		if userID != v.UserID {
+			return store.Project{}, errs.E(errs.Forbidden, "only the project's owner or an admin removes others; members may leave project %q", projectID)
+		}
+		if _, err := s.memberProject(ctx, v, projectID); err != nil {
+			return store.Project{}, err
+		}
+	}
+	if userID == p.OwnerID {
+		return store.Project{}, errs.E(errs.BadUserInput, "the owner cannot be removed from their project")
+	}
+	// Only a member is read and removed: a user the caller may not see and
+	// an unknown id both end here, alike.
+	member, err := s.store.IsProjectMember(ctx, projectID, userID)
+	if err != nil || !member {
+		return p, err
+	}
 	u, err := s.store.User(ctx, userID)
 	if err != nil {
 		return store.Project{}, err
 	}
-	if !add && userID == p.OwnerID {
-		return store.Project{}, errs.E(errs.BadUserInput, "the owner cannot be removed from their project")
-	}
 	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		var changed bool
-		var err error
-		typ, op := ProjectMemberAdded, realtime.Join
-		if add {
-			changed, err = s.store.AddProjectMember(ctx, projectID, userID)
-		} else {
-			typ, op = ProjectMemberRemoved, realtime.Leave
-			changed, err = s.store.RemoveProjectMember(ctx, projectID, userID)
-		}
-		if err != nil || !changed {
+		removed, err := s.store.RemoveProjectMember(ctx, projectID, userID)
+		if err != nil || !removed {
 			return nil, err
 		}
-		ev := newEvent(typ, store.Now(), EventData{Project: &p, Member: &u},
-			&realtime.Control{Op: op, UserID: userID, Room: realtime.RoomProject(projectID)},
-			realtime.RoomProject(projectID))
-		return []*realtime.Event{ev}, nil
+		return []*realtime.Event{projectMemberEvent(ProjectMemberRemoved, realtime.Leave, p, u)}, nil
 	})
 	return p, err
+}
+
+// projectMemberEvent is PROJECT_MEMBER_ADDED (with Join) or
+// PROJECT_MEMBER_REMOVED (with Leave) of u, addressed to the project's room.
+func projectMemberEvent(typ string, op realtime.ControlOp, p store.Project, u store.User) *realtime.Event {
+	return newEvent(typ, store.Now(), EventData{Project: &p, Member: &u},
+		&realtime.Control{Op: op, UserID: u.ID, Room: realtime.RoomProject(p.ID)},
+		realtime.RoomProject(p.ID))
 }

@@ -44,6 +44,7 @@ func (r *recorder) take() []*realtime.Event {
 }
 
 type fixture struct {
+	t   *testing.T
 	svc *service.Service
 	st  store.Store
 	pub *recorder
@@ -62,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 			t.Fatal(err)
 		}
 	}
-	return &fixture{svc: svc, st: st, pub: pub}
+	return &fixture{t: t, svc: svc, st: st, pub: pub}
 }
 
 func as(id string) context.Context {
@@ -81,6 +82,8 @@ func rooms(ev *realtime.Event) []string {
 func TestEventsAreAddressedByTheContractRules(t *testing.T) {
 	f := newFixture(t)
 	ctx := as("alice")
+	// alice may add bob to a project once they share a team.
+	f.teamOf("alice", "bob")
 	p, err := f.svc.CreateProject(ctx, "P", "")
 	if err != nil {
 		t.Fatal(err)

@@ -105,12 +105,14 @@ func (s *Service) changeableTask(ctx context.Context, v auth.Viewer, taskID stri
 
 // checkAssignee enforces who a task may be assigned to: a member of its
 // project, or, outside any project, a user who shares a team or project
-// with the task's owner (or the owner).
-func (s *Service) checkAssignee(ctx context.Context, ownerID, projectID, assignee string) error {
+// with the task's owner (or the owner). The assignee must also be a user
+// the caller may see: anyone else is NOT_FOUND, exactly as an id that does
+// not exist; FORBIDDEN is only for users the caller sees anyway.
+func (s *Service) checkAssignee(ctx context.Context, v auth.Viewer, ownerID, projectID, assignee string) error {
 	if err := id("assignee", assignee); err != nil {
 		return err
 	}
-	if _, err := s.store.User(ctx, assignee); err != nil {
+	if _, err := s.visibleUser(ctx, v, assignee, v.Admin); err != nil {
 		return err
 	}
 	var ok bool
@@ -171,7 +173,7 @@ func (s *Service) CreateTask(ctx context.Context, in TaskInput) (store.Task, err
 		p = &pr
 	}
 	if in.AssignedTo != "" {
-		if err := s.checkAssignee(ctx, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
+		if err := s.checkAssignee(ctx, v, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
 			return store.Task{}, err
 		}
 	}
@@ -245,7 +247,7 @@ func (s *Service) AssignTask(ctx context.Context, taskID, userID string) (store.
 	if err != nil {
 		return store.Task{}, err
 	}
-	if err := s.checkAssignee(ctx, old.UserID, old.ProjectID, userID); err != nil {
+	if err := s.checkAssignee(ctx, v, old.UserID, old.ProjectID, userID); err != nil {
 		return store.Task{}, err
 	}
 	var t store.Task

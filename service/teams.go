@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 
+	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
@@ -20,6 +21,7 @@ const (
 	ProjectMemberAdded   = "PROJECT_MEMBER_ADDED"
 	ProjectMemberRemoved = "PROJECT_MEMBER_REMOVED"
 	TeamMemberAdded      = "TEAM_MEMBER_ADDED"
+	TeamMemberRemoved    = "TEAM_MEMBER_REMOVED"
 	NotificationSent     = "NOTIFICATION_SENT"
 	SystemUpdate         = "SYSTEM_UPDATE"
 )
@@ -71,7 +73,21 @@ func (s *Service) Teams(ctx context.Context) ([]store.Team, error) {
 	return s.store.UserTeams(ctx, v.UserID)
 }
 
-// AddTeamMember adds a user to a team: the team's creator or an admin may.
+// manages reports whether the viewer manages the team's membership: an
+// admin, or its creator while still a member (a creator who left has
+// abandoned it).
+func (s *Service) manages(ctx context.Context, v auth.Viewer, t store.Team) (bool, error) {
+	if v.Admin {
+		return true, nil
+	}
+	if t.CreatedBy != v.UserID {
+		return false, nil
+	}
+	return s.store.IsTeamMember(ctx, t.ID, v.UserID)
+}
+
+// AddTeamMember is an admin's immediate add, or the team creator's
+// invitation (see invite). The answer is the team either way.
 func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
 	v, err := viewer(ctx)
 	if err != nil {
@@ -87,10 +103,17 @@ func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (sto
 	if err != nil {
 		return store.Team{}, err
 	}
-	if t.CreatedBy != v.UserID && !v.Admin {
-		return store.Team{}, errs.E(errs.Forbidden, "only the team's creator or an admin adds members")
+	ok, err := s.manages(ctx, v, t)
+	if err != nil {
+		return store.Team{}, err
 	}
-	u, err := s.store.User(ctx, userID)
+	if !ok {
+		return store.Team{}, errs.E(errs.Forbidden, "only the team's creator invites members (an admin adds them)")
+	}
+	if !v.Admin {
+		return t, s.invite(ctx, v, t, userID)
+	}
+	u, err := s.visibleUser(ctx, v, userID, true)
 	if err != nil {
 		return store.Team{}, err
 	}
@@ -99,10 +122,64 @@ func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (sto
 		if err != nil || !added {
 			return nil, err
 		}
-		ev := newEvent(TeamMemberAdded, store.Now(), EventData{Team: &t, Member: &u},
-			&realtime.Control{Op: realtime.Join, UserID: userID, Room: realtime.RoomTeam(teamID)},
-			realtime.RoomTeam(teamID))
-		return []*realtime.Event{ev}, nil
+		return []*realtime.Event{teamMemberEvent(TeamMemberAdded, realtime.Join, t, u)}, nil
+	})
+	return t, err
+}
+
+// teamMemberEvent is TEAM_MEMBER_ADDED (with Join) or TEAM_MEMBER_REMOVED
+// (with Leave) of u, addressed to the team's room.
+func teamMemberEvent(typ string, op realtime.ControlOp, t store.Team, u store.User) *realtime.Event {
+	return newEvent(typ, store.Now(), EventData{Team: &t, Member: &u},
+		&realtime.Control{Op: op, UserID: u.ID, Room: realtime.RoomTeam(t.ID)},
+		realtime.RoomTeam(t.ID))
+}
+
+// RemoveTeamMember ends a membership: the team's creator (while a member)
+// or an admin removes anyone, and withdraws a pending invitation the same
+// way; any member removes themself (leaves). The creator leaves last
+// (BAD_USER_INPUT while others remain). A user who is neither a member nor
+// invited, or does not exist, changes nothing: the same answer, the team.
+// TEAM_MEMBER_REMOVED goes to the team's room, and its Leave takes the
+// room from the leaver's open subscriptions.
+func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return store.Team{}, err
+	}
+	if err := id("teamId", teamID); err != nil {
+		return store.Team{}, err
+	}
+	if err := id("userId", userID); err != nil {
+		return store.Team{}, err
+	}
+	t, err := s.store.Team(ctx, teamID)
+	if err != nil {
+		return store.Team{}, err
+	}
+	ok, err := s.manages(ctx, v, t)
+	if err != nil {
+		return store.Team{}, err
+	}
+	if !ok && userID == v.UserID {
+		ok, err = s.store.IsTeamMember(ctx, teamID, v.UserID)
+		if err != nil {
+			return store.Team{}, err
+		}
+	}
+	if !ok {
+		return store.Team{}, errs.E(errs.Forbidden, "only the team's creator or an admin removes others; members may leave team %q", teamID)
+	}
+	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+		removed, err := s.store.RemoveTeamMember(ctx, teamID, userID)
+		if err != nil || !removed {
+			return nil, err
+		}
+		u, err := s.store.User(ctx, userID)
+		if err != nil {
+			return nil, err
+		}
+		return []*realtime.Event{teamMemberEvent(TeamMemberRemoved, realtime.Leave, t, u)}, nil
 	})
 	return t, err
 }

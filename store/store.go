@@ -48,6 +48,17 @@ type Team struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+// Invitation is a team creator's pending invitation of a user to the team.
+// Sharing a team unlocks a user's email, presence, notifications and
+// assignment, so membership starts only when the invitee accepts.
+type Invitation struct {
+	TeamID    string    `json:"teamId"`
+	TeamName  string    `json:"teamName"` // filled by listings; ignored by CreateInvitation
+	UserID    string    `json:"userId"`   // the invitee
+	InvitedBy string    `json:"invitedBy"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
 // Project holds tasks; its owner is always a member.
 type Project struct {
 	ID        string    `json:"id"`
@@ -112,13 +123,42 @@ type Store interface {
 	// CreateTeam stores the team and makes its creator a member, atomically.
 	CreateTeam(ctx context.Context, t Team) (Team, error)
 	Team(ctx context.Context, id string) (Team, error)
-	// AddTeamMember is idempotent: added is false when already a member.
+	// AddTeamMember is idempotent: added is false when already a member. A
+	// pending invitation of the user to the team goes in the same
+	// transaction (an admin's add supersedes it).
 	AddTeamMember(ctx context.Context, teamID, userID string) (added bool, err error)
+	// RemoveTeamMember ends the user's membership or withdraws their pending
+	// invitation; removed reports whether a membership ended. The team's
+	// creator leaves only as its last member (BadUserInput while others
+	// remain), and then the team's pending invitations go too, atomically.
+	RemoveTeamMember(ctx context.Context, teamID, userID string) (removed bool, err error)
 	// TeamMembers lists members ordered by user id.
 	TeamMembers(ctx context.Context, teamID string) ([]User, error)
 	IsTeamMember(ctx context.Context, teamID, userID string) (bool, error)
 	// UserTeams lists the user's teams ordered by id.
 	UserTeams(ctx context.Context, userID string) ([]Team, error)
+
+	// CreateInvitation stores inv and, in the same transaction, notice: the
+	// invitee's notification of it, whose UserID and SenderID are set from
+	// inv and whose id and time are filled in as CreateNotification does.
+	// It returns the stored notice. created is false, and nothing is
+	// stored, when the invitee does not exist, is already a member or is
+	// already invited: what an inviter sees never tells whether a user id
+	// exists. A missing team or inviter is NotFound.
+	CreateInvitation(ctx context.Context, inv Invitation, notice Notification) (stored Notification, created bool, err error)
+	// UserInvitations lists the user's pending invitations, oldest first
+	// (then by team id), with TeamName filled in.
+	UserInvitations(ctx context.Context, userID string) ([]Invitation, error)
+	// AcceptInvitation consumes the user's invitation to the team and makes
+	// them a member, atomically; accepted is false (and nothing changes)
+	// when there was no invitation.
+	AcceptInvitation(ctx context.Context, teamID, userID string) (accepted bool, err error)
+	// DeleteInvitation drops the user's invitation to the team; deleted is
+	// false when there was none.
+	DeleteInvitation(ctx context.Context, teamID, userID string) (deleted bool, err error)
+	// SharesTeam reports whether a and b are both members of some team (a
+	// user shares with themself).
+	SharesTeam(ctx context.Context, a, b string) (bool, error)
 
 	// CreateProject stores the project and makes its owner a member, atomically.
 	CreateProject(ctx context.Context, p Project) (Project, error)

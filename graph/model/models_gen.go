@@ -169,12 +169,14 @@ const (
 	// A member left or was removed; the event's member is that user.
 	EventTypeProjectMemberRemoved EventType = "PROJECT_MEMBER_REMOVED"
 	// A user joined a team; the event's member is that user.
-	EventTypeTeamMemberAdded  EventType = "TEAM_MEMBER_ADDED"
-	EventTypeUserOnline       EventType = "USER_ONLINE"
-	EventTypeUserOffline      EventType = "USER_OFFLINE"
-	EventTypeUserActivity     EventType = "USER_ACTIVITY"
-	EventTypeNotificationSent EventType = "NOTIFICATION_SENT"
-	EventTypeSystemUpdate     EventType = "SYSTEM_UPDATE"
+	EventTypeTeamMemberAdded EventType = "TEAM_MEMBER_ADDED"
+	// A member left or was removed from a team; the event's member is that user.
+	EventTypeTeamMemberRemoved EventType = "TEAM_MEMBER_REMOVED"
+	EventTypeUserOnline        EventType = "USER_ONLINE"
+	EventTypeUserOffline       EventType = "USER_OFFLINE"
+	EventTypeUserActivity      EventType = "USER_ACTIVITY"
+	EventTypeNotificationSent  EventType = "NOTIFICATION_SENT"
+	EventTypeSystemUpdate      EventType = "SYSTEM_UPDATE"
 )
 
 var AllEventType = []EventType{
@@ -188,6 +190,7 @@ var AllEventType = []EventType{
 	EventTypeProjectMemberAdded,
 	EventTypeProjectMemberRemoved,
 	EventTypeTeamMemberAdded,
+	EventTypeTeamMemberRemoved,
 	EventTypeUserOnline,
 	EventTypeUserOffline,
 	EventTypeUserActivity,
@@ -197,7 +200,7 @@ var AllEventType = []EventType{
 
 func (e EventType) IsValid() bool {
 	switch e {
-	case EventTypeTaskCreated, EventTypeTaskUpdated, EventTypeTaskDeleted, EventTypeTaskAssigned, EventTypeProjectCreated, EventTypeProjectUpdated, EventTypeProjectDeleted, EventTypeProjectMemberAdded, EventTypeProjectMemberRemoved, EventTypeTeamMemberAdded, EventTypeUserOnline, EventTypeUserOffline, EventTypeUserActivity, EventTypeNotificationSent, EventTypeSystemUpdate:
+	case EventTypeTaskCreated, EventTypeTaskUpdated, EventTypeTaskDeleted, EventTypeTaskAssigned, EventTypeProjectCreated, EventTypeProjectUpdated, EventTypeProjectDeleted, EventTypeProjectMemberAdded, EventTypeProjectMemberRemoved, EventTypeTeamMemberAdded, EventTypeTeamMemberRemoved, EventTypeUserOnline, EventTypeUserOffline, EventTypeUserActivity, EventTypeNotificationSent, EventTypeSystemUpdate:
 		return true
 	}
 	return false

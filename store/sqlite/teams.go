@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 
+	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
 
@@ -11,6 +12,8 @@ const teamCols = `t.id, t.name, t.created_by, t.created_at`
 const (
 	insertTeamQuery       = `INSERT INTO teams (id, name, created_by, created_at) VALUES (?, ?, ?, ?)`
 	insertTeamMemberQuery = `INSERT INTO team_members (team_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING`
+	deleteTeamMemberQuery = `DELETE FROM team_members WHERE team_id = ? AND user_id = ?`
+	otherTeamMembersQuery = `SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = ? AND user_id <> ?)`
 	getTeamQuery          = `SELECT ` + teamCols + ` FROM teams t WHERE t.id = ?`
 	isTeamMemberQuery     = `SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?)`
 	teamMembersQuery      = `SELECT ` + userCols + `
@@ -19,6 +22,11 @@ const (
 	userTeamsQuery = `SELECT ` + teamCols + `
 		FROM team_members m JOIN teams t ON t.id = m.team_id
 		WHERE m.user_id = ? ORDER BY t.id`
+	// sharesTeamQuery walks from a's teams (by-user index) to b's membership
+	// (primary key). Parameters: b, a.
+	sharesTeamQuery = `SELECT EXISTS (SELECT 1 FROM team_members x
+		JOIN team_members y ON y.team_id = x.team_id AND y.user_id = ?
+		WHERE x.user_id = ?)`
 )
 
 func scanTeam(sc scanner) (store.Team, error) {
@@ -63,10 +71,69 @@ func (s *Store) Team(ctx context.Context, id string) (store.Team, error) {
 	return t, wrap("get team", err)
 }
 
-// AddTeamMember makes the user a member; added is false when they already
-// were one.
+// AddTeamMember makes the user a member and drops their pending invitation,
+// in one transaction; added is false when they already were a member.
 func (s *Store) AddTeamMember(ctx context.Context, teamID, userID string) (bool, error) {
-	return s.addMember(ctx, "add team member", kindTeam, teamID, userID, insertTeamMemberQuery)
+	var added bool
+	err := s.write(ctx, func(tx queryer) error {
+		if err := mustExist(ctx, tx, kindTeam, teamID); err != nil {
+			return err
+		}
+		if err := mustExist(ctx, tx, kindUser, userID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, deleteInvitationQuery, teamID, userID); err != nil {
+			return err
+		}
+		var err error
+		added, err = changedOne(ctx, tx, insertTeamMemberQuery, teamID, userID)
+		return err
+	})
+	if err != nil {
+		return false, wrap("add team member", err)
+	}
+	return added, nil
+}
+
+// RemoveTeamMember ends a membership or withdraws an invitation, in one
+// transaction. A user who is neither (or does not exist) changes nothing.
+// The creator leaves last: while other members remain it is BadUserInput,
+// and their leaving takes the team's pending invitations with it, so nobody
+// joins a team its creator abandoned.
+func (s *Store) RemoveTeamMember(ctx context.Context, teamID, userID string) (bool, error) {
+	var removed bool
+	err := s.write(ctx, func(tx queryer) error {
+		t, err := getByID(ctx, tx, kindTeam, getTeamQuery, scanTeam, teamID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, deleteInvitationQuery, teamID, userID); err != nil {
+			return err
+		}
+		creator := userID == t.CreatedBy
+		if creator {
+			member, err := queryBool(ctx, tx, isTeamMemberQuery, teamID, userID)
+			if err != nil {
+				return err
+			}
+			others, err := queryBool(ctx, tx, otherTeamMembersQuery, teamID, userID)
+			if err != nil {
+				return err
+			}
+			if member && others {
+				return errs.E(errs.BadUserInput, "the creator of team %q leaves it last: remove its other members first", teamID)
+			}
+		}
+		if removed, err = changedOne(ctx, tx, deleteTeamMemberQuery, teamID, userID); err != nil || !removed || !creator {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, deleteTeamInvitationsQuery, teamID)
+		return err
+	})
+	if err != nil {
+		return false, wrap("remove team member", err)
+	}
+	return removed, nil
 }
 
 // TeamMembers lists the team's members ordered by user id.
@@ -84,4 +151,14 @@ func (s *Store) IsTeamMember(ctx context.Context, teamID, userID string) (bool, 
 // UserTeams lists the teams the user is a member of, ordered by id.
 func (s *Store) UserTeams(ctx context.Context, userID string) ([]store.Team, error) {
 	return listUnder(ctx, s, "list user teams", kindUser, userID, scanTeam, userTeamsQuery, userID)
+}
+
+// SharesTeam reports whether a and b are members of a common team; everyone
+// shares with themself.
+func (s *Store) SharesTeam(ctx context.Context, a, b string) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	ok, err := queryBool(ctx, s.rq(), sharesTeamQuery, b, a)
+	return ok, wrap("check shared team", err)
 }

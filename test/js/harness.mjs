@@ -180,8 +180,31 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
   return server;
 }
 
-/** Makes a project owned by owner with the given members; returns its id. */
+/**
+ * Makes a team created by creator whose members joined with consent: the
+ * creator invites each (addTeamMember), each accepts. Returns its id.
+ */
+export async function makeTeam(server, creator, name, members = []) {
+  const { createTeam } = await server.gql(creator, 'mutation ($name: String!) { createTeam(input: { name: $name }) { id } }', {
+    name,
+  });
+  for (const m of members) {
+    await server.gql(creator, 'mutation ($t: ID!, $u: ID!) { addTeamMember(teamId: $t, userId: $u) { id } }', {
+      t: createTeam.id,
+      u: m,
+    });
+    await server.gql(m, 'mutation ($t: ID!) { acceptInvitation(teamId: $t) { id } }', { t: createTeam.id });
+  }
+  return createTeam.id;
+}
+
+/**
+ * Makes a project owned by owner with the given members; returns its id. An
+ * owner adds only teammates, so the members first join a team of the owner's
+ * (makeTeam).
+ */
 export async function makeProject(server, owner, name, members = []) {
+  if (members.length) await makeTeam(server, owner, `${name} team`, members);
   const { createProject } = await server.gql(
     owner,
     'mutation ($name: String!) { createProject(input: { name: $name }) { id } }',
