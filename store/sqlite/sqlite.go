@@ -101,7 +101,7 @@ func readQueries() []string {
 // inside its transactions.
 func allQueries() []string {
 	return append(readQueries(),
-		insertUserQuery,
+		insertUserQuery, updateUserQuery,
 		insertTeamQuery, insertTeamMemberQuery,
 		insertProjectQuery, insertProjectMemberQuery, deleteProjectMemberQuery, updateProjectQuery, deleteProjectQuery,
 		insertTaskQuery, updateTaskQuery, deleteTaskQuery,
