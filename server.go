@@ -105,13 +105,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log); err != nil {
 		return nil, err
 	}
-	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log})
+	m.registry = realtime.NewRegistry()
+	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	if err = m.broker.Start(m.hub.Enqueue); err != nil {
 		return nil, err
 	}
-	m.registry = realtime.NewRegistry()
 	m.svc = service.New(m.store, m.broker, log)
+	m.svc.SetPresence(m.registry.Online)
 
 	handler := m.routes()
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {

@@ -72,6 +72,14 @@ type Event struct {
 	decodeErr  error
 }
 
+// Preset makes v what Decoded returns, for an event built in this process
+// from v, whose Data is (or will be, before it is published) v's encoding:
+// the instance that publishes it then renders it without decoding Data.
+// Call it before Decoded is first called.
+func (e *Event) Preset(v any) {
+	e.decodeOnce.Do(func() { e.decoded = v })
+}
+
 // Decoded returns decode(e.Data), computed once per event per instance
 // however many encoders ask: decode must be the same function every time.
 func (e *Event) Decoded(decode func([]byte) (any, error)) (any, error) {
