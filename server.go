@@ -4,6 +4,7 @@
 //
 //	taskpulse [serve] [--demo]
 //	taskpulse user add <id> --name "<name>" [--email <e>] [--admin]
+//	taskpulse user update <id> [--name <n>] [--email <e>] [--admin=true|false] [--disabled=true|false]
 //	taskpulse token <userID> [--ttl 1h] [--role admin|service]
 //
 // Configuration comes from the environment (see README.md).
