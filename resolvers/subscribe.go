@@ -149,7 +149,11 @@ func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *
 				if err != nil {
 					return err
 				}
-				privileged = !member
+				if privileged = !member; privileged {
+					if err := r.stillAdmin(ctx, v); err != nil {
+						return err
+					}
+				}
 			}
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, After: after, EndOnLeave: true,
@@ -186,4 +190,22 @@ func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent
 			return nil
 		})
 	})
+}
+
+// stillAdmin checks, under the ordering lock, that v's admin rights hold
+// at the subscription's log position: v was computed when the operation
+// began, and a demotion committed since then is at or before the position,
+// so its Demote control would not reach the subscription.
+func (r *Resolver) stillAdmin(ctx context.Context, v auth.Viewer) error {
+	if r.Auth == nil {
+		return nil
+	}
+	cur, err := r.Auth.Current(ctx, v)
+	if err != nil {
+		return err
+	}
+	if !cur.Admin {
+		return errs.E(errs.Forbidden, "your admin rights were revoked")
+	}
+	return nil
 }
