@@ -46,16 +46,10 @@ func toEventUser(u service.EventUser) *model.User {
 }
 
 // toProjectAt is a project as an event shows it: with the members it had
-// at commit, which Project.members returns when rendering.
+// at commit, which Project.members returns when rendering. (A team event's
+// converter does the same with Snapshot.TeamMembers for Team.members.)
 func toProjectAt(p store.Project, members []service.EventUser) *model.Project {
 	m := toProject(p)
-	m.Members = snapshotUsers(members)
-	return m
-}
-
-// toTeamAt is toProjectAt for a team.
-func toTeamAt(t store.Team, members []service.EventUser) *model.Team {
-	m := toTeam(t)
 	m.Members = snapshotUsers(members)
 	return m
 }
