@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -17,6 +18,7 @@ import (
 const usage = `usage:
   taskpulse [serve] [--demo]          serve the API (--demo seeds demo data into an empty store)
   taskpulse user add <id> --name "<name>" [--email <e>] [--admin]
+  taskpulse user update <id> [--name <n>] [--email <e>] [--admin=true|false] [--disabled=true|false]
   taskpulse token <userID> [--ttl 1h] [--role admin|service]
 Configuration comes from the environment; see README.md.
 `
@@ -122,10 +124,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, args []stri
 	return nil
 }
 
-// userCmd: taskpulse user add <id> --name "<name>" [--email <e>] [--admin]
+// userCmd: taskpulse user add|update …
 func userCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "update" {
+		return userUpdateCmd(ctx, cfg, log, args[1:], stdout)
+	}
 	if len(args) == 0 || args[0] != "add" {
-		return usageError("usage: taskpulse user add <id> --name \"<name>\" [--email <e>] [--admin]")
+		return usageError("usage: taskpulse user add <id> --name \"<name>\" [--email <e>] [--admin]\n       taskpulse user update <id> [--name <n>] [--email <e>] [--admin=true|false] [--disabled=true|false]")
 	}
 	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
 	name := fs.String("name", "", "display name (required)")
@@ -178,12 +183,21 @@ func tokenCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 		return err
 	}
 	defer st.Close()
-	if _, err := st.User(ctx, pos[0]); err != nil {
+	u, err := st.User(ctx, pos[0])
+	if err != nil {
 		return err // a token for an unknown user would be refused anyway
+	}
+	if u.Disabled {
+		return fmt.Errorf("user %s is disabled: a token would be refused (enable it with taskpulse user update %s --disabled=false)", u.ID, u.ID)
 	}
 	authn, err := newAuthenticator(ctx, cfg, st, log)
 	if err != nil {
 		return err
+	}
+	// A token issued within the second of the user's last revocation would
+	// be revoked at birth (iat has whole seconds).
+	if wait := time.Until(auth.FirstValidIssue(u, time.Now())); wait > 0 {
+		time.Sleep(wait)
 	}
 	tok, err := authn.Issue(pos[0], *ttl, *role)
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 // playground, health, readiness and metrics.
 func (m *Main) routes() http.Handler {
 	cfg := m.cfg
-	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Broker: m.broker, Registry: m.registry}
+	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Broker: m.broker, Registry: m.registry, Auth: m.authn}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 
 	topts := transport.Options{
@@ -58,6 +58,7 @@ func (m *Main) routes() http.Handler {
 	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.FixedComplexityLimit(cfg.GraphQLComplexityLimit))
+	gql.AroundOperations(m.currentRights)
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 
@@ -140,7 +141,11 @@ func (m *Main) authenticateConn(ctx context.Context, r *http.Request, init map[s
 	} else if !ok {
 		return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send connection_init {\"token\": \"<jwt>\"} or an Authorization header")
 	}
-	return auth.WithViewer(ctx, v), v.UserID, v.ExpiresAt.Add(auth.MaxLeeway), nil
+	// The session keeps the token for the connection's operations, which
+	// recompute its rights (currentRights) and may replace it
+	// (refreshConnection).
+	ctx = auth.WithSession(auth.WithViewer(ctx, v), auth.NewSession(v))
+	return ctx, v.UserID, v.ExpiresAt.Add(auth.MaxLeeway), nil
 }
 
 // allowedOrigin is the WebSocket upgrade's Origin check: non-browser

@@ -4,6 +4,7 @@
 //
 //	taskpulse [serve] [--demo]
 //	taskpulse user add <id> --name "<name>" [--email <e>] [--admin]
+//	taskpulse user update <id> [--name <n>] [--email <e>] [--admin=true|false] [--disabled=true|false]
 //	taskpulse token <userID> [--ttl 1h] [--role admin|service]
 //
 // Configuration comes from the environment (see README.md).
@@ -105,13 +106,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log); err != nil {
 		return nil, err
 	}
-	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log})
+	m.registry = realtime.NewRegistry()
+	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	if err = m.broker.Start(m.hub.Enqueue); err != nil {
 		return nil, err
 	}
-	m.registry = realtime.NewRegistry()
 	m.svc = service.New(m.store, m.broker, log)
+	m.svc.SetPresence(m.registry.Online)
 
 	handler := m.routes()
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {

@@ -143,30 +143,18 @@ func (a *Authenticator) Verify(ctx context.Context, token string) (Viewer, error
 		return Viewer{}, unauthenticated("token has no sub claim")
 	}
 	v := Viewer{UserID: c.Subject, ExpiresAt: c.ExpiresAt.UTC()}
+	if c.IssuedAt != nil {
+		v.IssuedAt = c.IssuedAt.UTC()
+	}
 	if c.Role != nil {
 		switch *c.Role {
-		case RoleAdmin:
-			v.Admin = true
-		case RoleService:
-			v.Service = true
+		case RoleAdmin, RoleService:
+			v.Role = *c.Role
 		default:
 			return Viewer{}, unauthenticated("token role not recognised")
 		}
 	}
-	u, err := a.users.User(ctx, c.Subject)
-	switch {
-	case errs.Is(err, errs.NotFound):
-		return Viewer{}, unauthenticated("token user does not exist")
-	case err != nil:
-		// Not the client's fault: keep the cause for the log and let the
-		// code stay Internal (a client-facing code in the cause is dropped).
-		if errs.CodeOf(err) == errs.Internal {
-			return Viewer{}, fmt.Errorf("auth: look up user %q: %w", c.Subject, err)
-		}
-		return Viewer{}, fmt.Errorf("auth: look up user %q: %v", c.Subject, err)
-	}
-	v.Admin = v.Admin || u.Admin
-	return v, nil
+	return a.Current(ctx, v)
 }
 
 // key hands the parser the secret. WithValidMethods already refused every

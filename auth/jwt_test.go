@@ -171,7 +171,7 @@ func TestVerify(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Verify refused a good token: %v", err)
 				}
-				if got != tt.want {
+				if rightsOf(got) != tt.want {
 					t.Fatalf("Viewer = %+v, want %+v", got, tt.want)
 				}
 				return
@@ -312,8 +312,11 @@ func TestIssueRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify(Issue(...)): %v", err)
 			}
-			if got != tt.want {
+			if rightsOf(got) != tt.want {
 				t.Fatalf("Viewer = %+v, want %+v", got, tt.want)
+			}
+			if got.Role != tt.role || !got.IssuedAt.Equal(testNow) {
+				t.Fatalf("token facts: role %q iat %v, want %q %v", got.Role, got.IssuedAt, tt.role, testNow)
 			}
 		})
 	}

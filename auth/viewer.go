@@ -19,12 +19,18 @@ import (
 // Viewer is the authenticated user of a request or connection.
 type Viewer struct {
 	UserID string
-	// Admin is true for role "admin" tokens and for users stored as admins.
+	// Admin is true for users stored as admins, and for role "admin"
+	// tokens issued after the user's last demotion (see Authenticator.Current).
 	Admin bool
 	// Service is true for role "service" tokens (a backend that may publish).
 	Service bool
 	// ExpiresAt is the token's exp: a long-lived connection must end then.
 	ExpiresAt time.Time
+	// Role and IssuedAt are the token's role and iat claims (zero when
+	// absent): what the rights are recomputed from while a connection
+	// lives.
+	Role     string
+	IssuedAt time.Time
 }
 
 // viewerKey is the context key of the Viewer; unexported so no other package

@@ -74,14 +74,32 @@ func validateEvent(ev *Event) error {
 		}
 	}
 	if c := ev.Control; c != nil {
-		switch {
-		case c.Op != Join && c.Op != Leave && c.Op != CloseRoom:
-			return fmt.Errorf("realtime: publish %s: unknown control op %d", ev.Type, c.Op)
-		case c.Room == "":
-			return fmt.Errorf("realtime: publish %s: control has no room", ev.Type)
-		case c.Op != CloseRoom && c.UserID == "":
-			return fmt.Errorf("realtime: publish %s: join or leave control has no user", ev.Type)
+		if err := validateControl(c); err != nil {
+			return fmt.Errorf("realtime: publish %s: %w", ev.Type, err)
 		}
+	}
+	return nil
+}
+
+// validateControl checks that a control has what its op needs.
+func validateControl(c *Control) error {
+	switch c.Op {
+	case Join, Leave, CloseRoom:
+		if c.Room == "" {
+			return fmt.Errorf("control has no room")
+		}
+		if c.Op != CloseRoom && c.UserID == "" {
+			return fmt.Errorf("join or leave control has no user")
+		}
+	case Demote, Disconnect:
+		if c.UserID == "" {
+			return fmt.Errorf("demote or disconnect control has no user")
+		}
+		if c.Op == Disconnect && (c.Code < 1000 || c.Code > 4999) {
+			return fmt.Errorf("disconnect control has close code %d, want 1000-4999", c.Code)
+		}
+	default:
+		return fmt.Errorf("unknown control op %d", c.Op)
 	}
 	return nil
 }

@@ -133,6 +133,10 @@ func TestMemoryBrokerValidates(t *testing.T) {
 		"control without room": ctl("E", Control{Op: CloseRoom}),
 		"join without user":    ctl("E", Control{Op: Join, Room: "r"}),
 		"leave without user":   ctl("E", Control{Op: Leave, Room: "r"}),
+		"demote without user":  ctl("E", Control{Op: Demote}),
+		"disconnect w/o user":  ctl("E", Control{Op: Disconnect, Code: 4403}),
+		"disconnect w/o code":  ctl("E", Control{Op: Disconnect, UserID: "u"}),
+		"disconnect bad code":  ctl("E", Control{Op: Disconnect, UserID: "u", Code: 5000}),
 	} {
 		if err := b.Publish(context.Background(), e); err == nil {
 			t.Errorf("%s: Publish succeeded", name)
@@ -142,7 +146,9 @@ func TestMemoryBrokerValidates(t *testing.T) {
 		t.Errorf("rejected events were delivered (%d) or numbered (last %d)", delivered, b.Last().Seq)
 	}
 	// A control alone (no rooms) is a valid event.
-	if err := b.Publish(context.Background(), ctl("E", Control{Op: CloseRoom, Room: "r"})); err != nil {
-		t.Errorf("control-only event: %v", err)
+	for _, c := range []Control{{Op: CloseRoom, Room: "r"}, {Op: Demote, UserID: "u"}, {Op: Disconnect, UserID: "u", Code: 4403, Reason: "x"}} {
+		if err := b.Publish(context.Background(), ctl("E", c)); err != nil {
+			t.Errorf("control-only event %+v: %v", c, err)
+		}
 	}
 }

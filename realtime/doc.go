@@ -12,5 +12,8 @@
 // Ordering: the broker gives every event a sequence number in one log; each
 // hub applies events strictly in that order, membership changes (Control)
 // included, so a member added at seq N receives everything after N and a
-// member removed at seq N receives nothing after N.
+// member removed at seq N receives nothing after N. Changes of rights travel
+// the same way: a Demote ends the subscriptions a user's admin rights
+// allowed, a Disconnect closes a disabled user's connections (through the
+// Registry), on every instance.
 package realtime

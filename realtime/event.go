@@ -32,13 +32,24 @@ const (
 	// CloseRoom removes Room from every following subscription and
 	// completes every fixed subscription on Room; applied after delivery.
 	CloseRoom
+	// Demote ends UserID's privileged subscriptions (granted by admin
+	// rights, not by membership: SubscribeOptions.Privileged) with
+	// errs.Forbidden; applied after delivery.
+	Demote
+	// Disconnect closes every connection of UserID on this instance
+	// (HubOptions.Registry) with Code and Reason; applied after delivery.
+	Disconnect
 )
 
-// Control is a membership change carried by an event.
+// Control is a change of membership or rights carried by an event: every
+// instance's hub applies it in log order.
 type Control struct {
 	Op     ControlOp `json:"op"`
-	UserID string    `json:"userId,omitempty"` // Join, Leave
-	Room   string    `json:"room"`
+	UserID string    `json:"userId,omitempty"` // all but CloseRoom
+	Room   string    `json:"room,omitempty"`   // Join, Leave, CloseRoom
+	// Disconnect: the close code and reason the connections get.
+	Code   int    `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Event is one committed change, addressed to rooms. The publisher fills
@@ -59,6 +70,14 @@ type Event struct {
 	decodeOnce sync.Once
 	decoded    any
 	decodeErr  error
+}
+
+// Preset makes v what Decoded returns, for an event built in this process
+// from v, whose Data is (or will be, before it is published) v's encoding:
+// the instance that publishes it then renders it without decoding Data.
+// Call it before Decoded is first called.
+func (e *Event) Preset(v any) {
+	e.decodeOnce.Do(func() { e.decoded = v })
 }
 
 // Decoded returns decode(e.Data), computed once per event per instance

@@ -17,6 +17,9 @@ import (
 type HubOptions struct {
 	// Logger receives sink panics; nil means slog.Default().
 	Logger *slog.Logger
+	// Registry is where Disconnect controls close connections; nil
+	// ignores them.
+	Registry *Registry
 }
 
 // HubStats are a hub's counters, for /metrics.
@@ -55,7 +58,8 @@ type HubStats struct {
 // had already begun when Unsubscribe returned may still reach the sink,
 // which must ignore it; Deliver is never called after End.
 type Hub struct {
-	log *slog.Logger
+	log      *slog.Logger
+	registry *Registry
 
 	// Inbox: Enqueue appends, the loop swaps the slice out.
 	inMu     sync.Mutex
@@ -116,6 +120,7 @@ func NewHub(opts HubOptions) *Hub {
 	}
 	h := &Hub{
 		log:      log,
+		registry: opts.Registry,
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
@@ -248,14 +253,8 @@ func (h *Hub) dispatch(ev *Event) {
 	clear(targets)
 	h.targets = targets[:0]
 
-	if ctl != nil && (ctl.Op == Leave || ctl.Op == CloseRoom) {
-		h.mu.Lock()
-		if ctl.Op == Leave {
-			h.leaveLocked(ctl, pos)
-		} else {
-			h.closeRoomLocked(ctl, pos)
-		}
-		h.mu.Unlock()
+	if ctl != nil && ctl.Op != Join {
+		h.applyAfter(ctl, pos)
 	}
 	h.callEnds()
 
@@ -361,6 +360,41 @@ func (h *Hub) callEnd(s *Subscription, err error) {
 		}
 	}()
 	s.sink.End(err)
+}
+
+// applyAfter applies the controls that take effect after delivery.
+func (h *Hub) applyAfter(ctl *Control, pos uint64) {
+	if ctl.Op == Disconnect {
+		// The registry calls connections, which never call the hub back
+		// while closing; its own lock is not the hub's.
+		if h.registry != nil {
+			h.registry.Disconnect(ctl.UserID, ctl.Code, ctl.Reason)
+		}
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch ctl.Op {
+	case Leave:
+		h.leaveLocked(ctl, pos)
+	case CloseRoom:
+		h.closeRoomLocked(ctl, pos)
+	case Demote:
+		h.demoteLocked(ctl, pos)
+	}
+}
+
+// demoteLocked applies Demote after delivery: the user's privileged
+// subscriptions end with FORBIDDEN.
+func (h *Hub) demoteLocked(c *Control, pos uint64) {
+	subs := append(h.scratch[:0], h.users[c.UserID]...)
+	for _, s := range subs {
+		if s.privileged && pos > s.after {
+			h.endLocked(s, errs.E(errs.Forbidden, "your admin rights were revoked"))
+		}
+	}
+	clear(subs)
+	h.scratch = subs[:0]
 }
 
 // joinLocked starts every Follow subscription of the user listening to the

@@ -284,6 +284,37 @@ func TestReceiptRules(t *testing.T) {
 			"follow": {got: []string{"E"}, rooms: []string{p1, u1}},
 		},
 	}, {
+		name: "demote ends the user's privileged subscriptions only",
+		subs: []subSpec{
+			{"privileged", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true, Privileged: true}},
+			{"member", SubscribeOptions{UserID: "u1", Rooms: []string{p2}, EndOnLeave: true}},
+			{"follow", SubscribeOptions{UserID: "u1", Rooms: []string{u1, p1}, Follow: true}},
+			{"other admin", SubscribeOptions{UserID: "u2", Rooms: []string{p1}, EndOnLeave: true, Privileged: true}},
+		},
+		steps: []step{
+			pub(ev("E1", p1)),
+			pub(ctl("DEMOTE", Control{Op: Demote, UserID: "u1"})),
+			pub(ev("E2", p1)),
+		},
+		want: map[string]outcome{
+			"privileged":  {got: []string{"E1"}, end: string(errs.Forbidden)},
+			"member":      {got: nil, rooms: []string{p2}},
+			"follow":      {got: []string{"E1", "E2"}, rooms: []string{p1, u1}},
+			"other admin": {got: []string{"E1", "E2"}, rooms: []string{p1}},
+		},
+	}, {
+		// A subscription made after the demotion was authorized without
+		// the admin rights (or with new ones): the queued demote is not its.
+		name: "anchored: a queued demote is ignored",
+		steps: []step{
+			hold,
+			pub(ctl("DEMOTE", Control{Op: Demote, UserID: "u1"})),
+			subAt("privileged", SubscribeOptions{UserID: "u1", Rooms: []string{p1}, EndOnLeave: true, Privileged: true}),
+			release,
+			pub(ev("E", p1)),
+		},
+		want: map[string]outcome{"privileged": {got: []string{"E"}, rooms: []string{p1}}},
+	}, {
 		name: "anchored: events already dispatched change nothing",
 		steps: []step{
 			pub(join("u1", p1, p1)),

@@ -34,6 +34,10 @@ type SubscribeOptions struct {
 	// ordering lock, then subscribe (still under it), so that no Leave can
 	// fall between the check and the subscription's start.
 	EndOnLeave bool
+	// Privileged marks a subscription that UserID's admin rights allowed,
+	// not a membership (an admin watching a project they are not in): a
+	// Demote of UserID ends it with errs.Forbidden.
+	Privileged bool
 	// Accept filters events; nil accepts every event of its rooms. It runs
 	// on the dispatch goroutine and must be fast and must not block.
 	Accept  func(ev *Event) bool
@@ -56,6 +60,7 @@ type Subscription struct {
 	after      uint64 // SubscribeOptions.After; events at or before it are ignored
 	follow     bool
 	endOnLeave bool
+	privileged bool
 	accept     func(*Event) bool
 	sink       Sink
 	enc        *encState
@@ -83,6 +88,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		after:      opts.After,
 		follow:     opts.Follow,
 		endOnLeave: opts.EndOnLeave,
+		privileged: opts.Privileged,
 		accept:     opts.Accept,
 		sink:       opts.Sink,
 		rooms:      make(map[string]int, len(opts.Rooms)),
@@ -99,7 +105,7 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 			h.listenLocked(s, r)
 		}
 	}
-	if s.follow || s.endOnLeave {
+	if s.byUser() {
 		h.users[s.userID] = append(h.users[s.userID], s)
 	}
 	h.subs.Add(1)
@@ -122,6 +128,10 @@ func (s *Subscription) Unsubscribe() {
 	}
 	h.mu.Unlock()
 }
+
+// byUser reports whether s is indexed by its user (Hub.users): the
+// subscriptions a user's controls apply to.
+func (s *Subscription) byUser() bool { return s.follow || s.endOnLeave || s.privileged }
 
 // listening returns the rooms s listens to, sorted (for tests and
 // debugging).
@@ -195,7 +205,7 @@ func (h *Hub) removeLocked(s *Subscription) {
 	for r := range s.rooms {
 		h.unlistenLocked(s, r)
 	}
-	if s.follow || s.endOnLeave {
+	if s.byUser() {
 		subs := h.users[s.userID]
 		if i := slices.Index(subs, s); i >= 0 {
 			last := len(subs) - 1

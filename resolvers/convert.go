@@ -1,8 +1,11 @@
 package resolvers
 
 import (
+	"context"
+
 	"github.com/taskpulse/taskpulse/graph/model"
 	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
 )
 
@@ -35,6 +38,44 @@ func val(s *string) string {
 
 func toUser(u store.User) *model.User {
 	return &model.User{ID: u.ID, Name: u.Name, Email: opt(u.Email)}
+}
+
+// toEventUser is a user as an event's snapshot shows them.
+func toEventUser(u service.EventUser) *model.User {
+	return &model.User{ID: u.ID, Name: u.Name, Email: opt(u.Email), Online: u.Online}
+}
+
+// toProjectAt is a project as an event shows it: with the members it had
+// at commit, which Project.members returns when rendering. (A team event's
+// converter does the same with Snapshot.TeamMembers for Team.members.)
+func toProjectAt(p store.Project, members []service.EventUser) *model.Project {
+	m := toProject(p)
+	m.Members = snapshotUsers(members)
+	return m
+}
+
+// snapshotUsers converts a snapshot's users, never nil: a rendering
+// resolves a list from it, even an empty one, and never from the store.
+func snapshotUsers(us []service.EventUser) []*model.User {
+	out := make([]*model.User, len(us))
+	for i, u := range us {
+		out[i] = toEventUser(u)
+	}
+	return out
+}
+
+// rendered returns the snapshot's list when ctx renders an event (see
+// stream), so a nested field resolves from the event, never from the
+// store: what a recipient sees is what was there at commit. ok is false
+// outside a rendering (a query reads live data).
+func rendered(ctx context.Context, snapshot []*model.User) (_ []*model.User, ok bool) {
+	if _, rendering := realtime.RenderFrom(ctx); !rendering {
+		return nil, false
+	}
+	if snapshot == nil {
+		snapshot = []*model.User{}
+	}
+	return snapshot, true
 }
 
 func toTeam(t store.Team) *model.Team {

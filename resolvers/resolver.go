@@ -5,6 +5,7 @@
 package resolvers
 
 import (
+	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
 )
@@ -15,6 +16,7 @@ type Resolver struct {
 	Hub      *realtime.Hub
 	Broker   realtime.Broker // Last anchors subscriptions in the event log
 	Registry *realtime.Registry
+	Auth     *auth.Authenticator // verifies refreshConnection's token
 }
 
 // closeForbidden is graphql-transport-ws's 4403: an admin's disconnect is

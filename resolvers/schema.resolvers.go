@@ -12,6 +12,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/graph"
 	"github.com/taskpulse/taskpulse/graph/model"
+	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -127,16 +128,20 @@ func (r *mutationResolver) DisconnectUser(ctx context.Context, userID string) (i
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id string, input model.UpdateUserInput) (*model.User, error) {
-	panic(fmt.Errorf("not implemented: UpdateUser - updateUser"))
+	u, err := r.Svc.UpdateUser(ctx, id, service.UserChange{Name: input.Name, Email: input.Email, Admin: input.Admin, Disabled: input.Disabled})
+	return out(u, err, toUser)
 }
 
 // RefreshConnection is the resolver for the refreshConnection field.
 func (r *mutationResolver) RefreshConnection(ctx context.Context, token string) (*time.Time, error) {
-	panic(fmt.Errorf("not implemented: RefreshConnection - refreshConnection"))
+	return r.refreshConnection(ctx, token)
 }
 
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
+	if members, ok := rendered(ctx, obj.Members); ok {
+		return members, nil
+	}
 	us, err := r.Svc.Store().ProjectMembers(ctx, obj.ID)
 	return out(us, err, each(toUser))
 }
@@ -231,12 +236,18 @@ func (r *subscriptionResolver) SystemUpdates(ctx context.Context) (<-chan *model
 
 // Members is the resolver for the members field.
 func (r *teamResolver) Members(ctx context.Context, obj *model.Team) ([]*model.User, error) {
+	if members, ok := rendered(ctx, obj.Members); ok {
+		return members, nil
+	}
 	us, err := r.Svc.Store().TeamMembers(ctx, obj.ID)
 	return out(us, err, each(toUser))
 }
 
 // Online is the resolver for the online field.
 func (r *userResolver) Online(ctx context.Context, obj *model.User) (bool, error) {
+	if _, rendering := realtime.RenderFrom(ctx); rendering {
+		return obj.Online, nil // as at the event's commit
+	}
 	return r.Registry.Online(obj.ID), nil
 }
 

@@ -17,7 +17,10 @@ import (
 // event into bytes for every subscriber of a query shape; the field yields
 // that event alone. Nothing is authorized here: the hub routed the event
 // only to allowed subscribers, and the rendering must not depend on who
-// receives it.
+// receives it. Nor on when: every nested field resolves from the event's
+// snapshot (convert builds the models with it; Project.members,
+// Team.members and User.online return it while rendering), never from the
+// store, so a copy rendered late shows what was there at commit.
 //
 // Live (realtime.TargetFrom): a client subscribes; open authorizes and
 // registers a hub subscription whose sink is the transport's connection.
@@ -117,27 +120,44 @@ func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *mode
 func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *string) (<-chan *model.ProjectEvent, error) {
 	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.ProjectEvent {
 		pe := &model.ProjectEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time}
+		snap := d.Snapshot
+		if snap == nil {
+			snap = &service.Snapshot{}
+		}
 		if d.Project != nil {
-			pe.Project = toProject(*d.Project)
+			pe.Project = toProjectAt(*d.Project, snap.ProjectMembers)
 		}
 		if d.Task != nil {
 			pe.Task = toTask(*d.Task)
 		}
-		if d.Member != nil {
-			pe.Member = toUser(*d.Member)
+		if snap.Member != nil {
+			pe.Member = toEventUser(*snap.Member)
 		}
 		return pe
 	}, func(v auth.Viewer, t *realtime.Target) error {
 		// Membership checked at position after; a removal after it ends the
 		// subscription with FORBIDDEN (EndOnLeave), one before it is already
-		// reflected by the check.
+		// reflected by the check. An admin who is not a member watches by
+		// their admin rights alone: a demotion ends it (Privileged).
 		return r.anchored(func(after uint64) error {
 			if _, err := r.Svc.Project(ctx, projectID); err != nil {
 				return err
 			}
+			privileged := false
+			if v.Admin {
+				member, err := r.Svc.Store().IsProjectMember(ctx, projectID, v.UserID)
+				if err != nil {
+					return err
+				}
+				if privileged = !member; privileged {
+					if err := r.stillAdmin(ctx, v); err != nil {
+						return err
+					}
+				}
+			}
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, After: after, EndOnLeave: true,
-				Accept: isProjectEvent, Encoder: t.Encoder, Sink: t.Sink,
+				Privileged: privileged, Accept: isProjectEvent, Encoder: t.Encoder, Sink: t.Sink,
 			}))
 			return nil
 		})
@@ -170,4 +190,22 @@ func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent
 			return nil
 		})
 	})
+}
+
+// stillAdmin checks, under the ordering lock, that v's admin rights hold
+// at the subscription's log position: v was computed when the operation
+// began, and a demotion committed since then is at or before the position,
+// so its Demote control would not reach the subscription.
+func (r *Resolver) stillAdmin(ctx context.Context, v auth.Viewer) error {
+	if r.Auth == nil {
+		return nil
+	}
+	cur, err := r.Auth.Current(ctx, v)
+	if err != nil {
+		return err
+	}
+	if !cur.Admin {
+		return errs.E(errs.Forbidden, "your admin rights were revoked")
+	}
+	return nil
 }

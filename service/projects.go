@@ -138,6 +138,13 @@ func (s *Service) DeleteProject(ctx context.Context, projectID string) (string, 
 		return "", err
 	}
 	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+		// The deletion takes the memberships: its events show the members
+		// the project had.
+		members, err := s.store.ProjectMembers(ctx, projectID)
+		if err != nil {
+			return nil, err
+		}
+		snap := &Snapshot{ProjectMembers: s.eventUsers(members)}
 		p, tasks, err := s.store.DeleteProject(ctx, projectID)
 		if err != nil {
 			return nil, err
@@ -146,10 +153,10 @@ func (s *Service) DeleteProject(ctx context.Context, projectID string) (string, 
 		events := make([]*realtime.Event, 0, len(tasks)+1)
 		for i := range tasks {
 			t := &tasks[i]
-			events = append(events, newEvent(TaskDeleted, now, EventData{Task: t, Project: &p}, nil,
+			events = append(events, newEvent(TaskDeleted, now, EventData{Task: t, Project: &p, Snapshot: snap}, nil,
 				userRoom(t.UserID), userRoom(t.AssignedTo), projectRoom(p.ID)))
 		}
-		events = append(events, newEvent(ProjectDeleted, now, EventData{Project: &p},
+		events = append(events, newEvent(ProjectDeleted, now, EventData{Project: &p, Snapshot: snap},
 			&realtime.Control{Op: realtime.CloseRoom, Room: realtime.RoomProject(p.ID)},
 			realtime.RoomProject(p.ID)))
 		return events, nil

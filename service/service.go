@@ -48,6 +48,10 @@ type Service struct {
 	// this costs no concurrency; a multi-instance deployment needs a log
 	// ordered by the database itself (a later issue).
 	order sync.Mutex
+
+	// online reports whether a user has a live connection, for the
+	// snapshots of events (SetPresence); nil: nobody is.
+	online func(userID string) bool
 }
 
 // New returns a Service over st that publishes to pub.
@@ -57,6 +61,11 @@ func New(st store.Store, pub Publisher, log *slog.Logger) *Service {
 	}
 	return &Service{store: st, pub: pub, log: log}
 }
+
+// SetPresence tells the service who is online (the registry of live
+// connections), for what events show of their users. Call it before the
+// service is used.
+func (s *Service) SetPresence(online func(userID string) bool) { s.online = online }
 
 // Store returns the underlying store (for read paths that need no rules,
 // such as resolving the members of an already authorized project).
@@ -72,16 +81,22 @@ func (s *Service) Ordered(fn func() error) error {
 	return fn()
 }
 
-// commit runs change (which commits to the store) and then publishes the
-// events it returns, in order, under the ordering lock. A failed publish is
-// logged and reported as INTERNAL: the change is committed, so the caller
-// must not retry blindly; clients that missed the event refetch.
+// commit runs change (which commits to the store), completes the events
+// it returns with their snapshots (seal: the state right after the
+// change, as no other change commits meanwhile) and publishes them, in
+// order, under the ordering lock. A failed snapshot or publish is logged
+// and reported as INTERNAL: the change is committed, so the caller must
+// not retry blindly; clients that missed the event refetch.
 func (s *Service) commit(ctx context.Context, change func() ([]*realtime.Event, error)) error {
 	s.order.Lock()
 	defer s.order.Unlock()
 	events, err := change()
 	if err != nil {
 		return err
+	}
+	if err := s.seal(ctx, events); err != nil {
+		s.log.Error("snapshot after commit failed", "err", err)
+		return errs.E(errs.Internal, "the change was saved but its event could not be published")
 	}
 	for _, ev := range events {
 		// The request may be cancelled after commit; the event must still go out.
@@ -96,15 +111,44 @@ func (s *Service) commit(ctx context.Context, change func() ([]*realtime.Event, 
 // viewer returns the authenticated caller or UNAUTHENTICATED.
 func viewer(ctx context.Context) (auth.Viewer, error) { return auth.Require(ctx) }
 
-// EventData is the JSON payload of every event taskpulse publishes.
-// Events carry snapshots so rendering them needs no store reads.
+// EventData is the JSON payload of every event taskpulse publishes. An
+// event is what happened: it carries a snapshot of everything it shows,
+// taken at commit (Snapshot), so rendering it never reads the store and a
+// recipient sees only what they could have seen when it happened, however
+// late their copy is rendered. That also makes an event self-contained,
+// as a durable log needs.
 type EventData struct {
-	Task         *store.Task         `json:"task,omitempty"`
-	Project      *store.Project      `json:"project,omitempty"`
-	Team         *store.Team         `json:"team,omitempty"`
-	Member       *store.User         `json:"member,omitempty"`
+	Task    *store.Task    `json:"task,omitempty"`
+	Project *store.Project `json:"project,omitempty"`
+	Team    *store.Team    `json:"team,omitempty"`
+	// Member is the user the event is about, as its builder read it. It is
+	// not published: Snapshot.Member is what the event shows of them.
+	Member       *store.User         `json:"-"`
 	Notification *store.Notification `json:"notification,omitempty"`
 	Message      string              `json:"message,omitempty"`
+	// Snapshot is filled at commit (Service.commit); a builder sets parts
+	// of it only for what the change itself destroys (the members of a
+	// deleted project).
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+}
+
+// Snapshot is what an event shows of users, as they were at commit.
+type Snapshot struct {
+	// Member is EventData.Member.
+	Member *EventUser `json:"member,omitempty"`
+	// ProjectMembers are EventData.Project's members, ordered by id.
+	ProjectMembers []EventUser `json:"projectMembers,omitempty"`
+	// TeamMembers are EventData.Team's members, ordered by id.
+	TeamMembers []EventUser `json:"teamMembers,omitempty"`
+}
+
+// EventUser is a user as an event shows them: the fields a recipient may
+// see (never the admin flag or the account's state).
+type EventUser struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Email  string `json:"email,omitempty"`
+	Online bool   `json:"online,omitempty"`
 }
 
 // DecodeEventData decodes an event's Data; use it with Event.Decoded.
@@ -116,13 +160,11 @@ func DecodeEventData(b []byte) (any, error) {
 	return &d, nil
 }
 
-// newEvent builds an event; its rooms are deduplicated and empty ones dropped.
+// newEvent builds an event; its rooms are deduplicated and empty ones
+// dropped. Its Data is encoded by commit, once the snapshot is taken; until
+// then data travels as the event's decoded form (Event.Preset), which is
+// also what this instance renders from.
 func newEvent(typ string, at time.Time, data EventData, ctl *realtime.Control, rooms ...string) *realtime.Event {
-	b, err := json.Marshal(data)
-	if err != nil {
-		// EventData holds only plain fields; failing here is a programming error.
-		panic("service: encoding event data: " + err.Error())
-	}
 	seen := make(map[string]bool, len(rooms))
 	out := rooms[:0]
 	for _, r := range rooms {
@@ -132,7 +174,9 @@ func newEvent(typ string, at time.Time, data EventData, ctl *realtime.Control, r
 		seen[r] = true
 		out = append(out, r)
 	}
-	return &realtime.Event{Type: typ, Rooms: out, Data: b, Time: at, Control: ctl}
+	ev := &realtime.Event{Type: typ, Rooms: out, Time: at, Control: ctl}
+	ev.Preset(&data)
+	return ev
 }
 
 // userRoom is RoomUser for a non-empty id, "" otherwise (dropped by newEvent).

@@ -38,6 +38,27 @@ type User struct {
 	Email     string    `json:"email,omitempty"` // "" = none
 	Admin     bool      `json:"admin,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Disabled users are refused everywhere (disabling is how an account
+	// is removed: its records stay).
+	Disabled bool `json:"disabled,omitempty"`
+	// SessionsRevokedAt (zero: never): tokens issued at or before it are
+	// refused. AdminRevokedAt (zero: never): the admin role claim of tokens
+	// issued at or before it is ignored. Both are set by the service when
+	// it disables or demotes the user.
+	SessionsRevokedAt time.Time `json:"sessionsRevokedAt,omitzero"`
+	AdminRevokedAt    time.Time `json:"adminRevokedAt,omitzero"`
+}
+
+// UserPatch changes the non-nil fields of a user. Email set to "" removes
+// it. A revocation instant only moves forward: an earlier one than stored
+// is ignored.
+type UserPatch struct {
+	Name              *string
+	Email             *string
+	Admin             *bool
+	Disabled          *bool
+	SessionsRevokedAt *time.Time
+	AdminRevokedAt    *time.Time
 }
 
 // Team groups users; its creator is its first member.
@@ -119,6 +140,9 @@ type TaskPatch struct {
 type Store interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	User(ctx context.Context, id string) (User, error)
+	// UpdateUser applies the patch atomically and returns the user as
+	// stored.
+	UpdateUser(ctx context.Context, id string, patch UserPatch) (User, error)
 
 	// CreateTeam stores the team and makes its creator a member, atomically.
 	CreateTeam(ctx context.Context, t Team) (Team, error)

@@ -546,7 +546,7 @@ func (c *wsConn) connectionInit(m *inbound) {
 	// authentication deadline must not bound the connection's life.
 	// Operations have their own cancel, and a subscription ends through the
 	// hub, so a cancelCtx per connection would be memory for nothing.
-	c.ctx = &connCtx{Context: c.t.base, vals: opCtx}
+	c.ctx = &connCtx{Context: c.t.base, vals: realtime.WithConn(opCtx, c)}
 	c.userID = userID
 
 	c.mu.Lock()

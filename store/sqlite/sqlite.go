@@ -102,7 +102,7 @@ func readQueries() []string {
 // inside its transactions.
 func allQueries() []string {
 	return append(readQueries(),
-		insertUserQuery,
+		insertUserQuery, updateUserQuery,
 		insertTeamQuery, insertTeamMemberQuery,
 		insertInvitationQuery, deleteInvitationQuery, deleteTeamInvitationsQuery, deleteTeamMemberQuery, otherTeamMembersQuery,
 		insertProjectQuery, insertProjectMemberQuery, deleteProjectMemberQuery, updateProjectQuery, deleteProjectQuery,

@@ -234,7 +234,7 @@ func TestReadersRunDuringWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, insertUserQuery, "bob", "Bob", "", false, 0); err != nil {
+	if _, err := tx.ExecContext(ctx, insertUserQuery, "bob", "Bob", "", false, 0, false, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"Ping", testPing},
 		{"CreateUser", testCreateUser},
+		{"UpdateUser", testUpdateUser},
 		{"Teams", testTeams},
 		{"CreateProject", testCreateProject},
 		{"UpdateProject", testUpdateProject},

@@ -1,0 +1,93 @@
+package service
+
+import (
+	"context"
+
+	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/store"
+)
+
+// UserRightsChanged is the internal event of a demotion or a disabling: it
+// is delivered to no one (it has no rooms) and carries only its control,
+// which every instance's hub applies in log order.
+const UserRightsChanged = "USER_RIGHTS_CHANGED"
+
+// CloseDisabled is the close code of a disabled user's connections
+// (graphql-transport-ws 4403 Forbidden) and closeDisabledReason its reason.
+const (
+	CloseDisabled       = 4403
+	closeDisabledReason = "Forbidden: user disabled"
+)
+
+// UserChange is an admin's change of a user; nil fields stay as they are.
+type UserChange struct {
+	Name     *string
+	Email    *string // "" removes it
+	Admin    *bool
+	Disabled *bool
+}
+
+// UpdateUser changes a user: admins only. Rights apply at once everywhere:
+//
+//   - Disabled true refuses the user everywhere: their tokens (and every
+//     token issued until now, even after they are enabled again) are
+//     refused by every request and every operation on an open socket,
+//     and their open sockets are closed with 4403 (a Disconnect control,
+//     applied by every instance in log order).
+//   - Admin false takes admin rights at once: the next operation on an
+//     open socket is checked against the stored user; admin role claims
+//     of tokens issued until now stop counting; subscriptions the admin
+//     rights allowed (a project the user is not a member of) end with
+//     FORBIDDEN (a Demote control).
+//   - Admin true or Disabled false apply from the next operation.
+//
+// The event published carries no data: only the user id in its control.
+func (s *Service) UpdateUser(ctx context.Context, userID string, ch UserChange) (store.User, error) {
+	if err := s.RequireAdmin(ctx); err != nil {
+		return store.User{}, err
+	}
+	if err := id("id", userID); err != nil {
+		return store.User{}, err
+	}
+	var patch store.UserPatch
+	if ch.Name != nil {
+		n, err := text("name", *ch.Name, true, MaxNameLen)
+		if err != nil {
+			return store.User{}, err
+		}
+		patch.Name = &n
+	}
+	if ch.Email != nil {
+		e, err := text("email", *ch.Email, false, 254)
+		if err != nil {
+			return store.User{}, err
+		}
+		patch.Email = &e
+	}
+	patch.Admin, patch.Disabled = ch.Admin, ch.Disabled
+	if patch == (store.UserPatch{}) {
+		return store.User{}, errs.E(errs.BadUserInput, "nothing to update")
+	}
+	var u store.User
+	err := s.commit(ctx, func() ([]*realtime.Event, error) {
+		now := store.Now()
+		var ctl *realtime.Control
+		switch {
+		case ch.Disabled != nil && *ch.Disabled:
+			patch.SessionsRevokedAt = &now
+			ctl = &realtime.Control{Op: realtime.Disconnect, UserID: userID, Code: CloseDisabled, Reason: closeDisabledReason}
+		case ch.Admin != nil && !*ch.Admin:
+			ctl = &realtime.Control{Op: realtime.Demote, UserID: userID}
+		}
+		if ch.Admin != nil && !*ch.Admin {
+			patch.AdminRevokedAt = &now
+		}
+		var err error
+		if u, err = s.store.UpdateUser(ctx, userID, patch); err != nil || ctl == nil {
+			return nil, err
+		}
+		return []*realtime.Event{newEvent(UserRightsChanged, now, EventData{}, ctl)}, nil
+	})
+	return u, err
+}

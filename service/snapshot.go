@@ -1,0 +1,82 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/taskpulse/taskpulse/realtime"
+	"github.com/taskpulse/taskpulse/store"
+)
+
+// seal completes the events of one commit with their snapshots and encodes
+// each one's Data, once. It runs under the ordering lock right after the
+// change, so what it reads is the state the change left: the members of a
+// project after a member was added or removed, before any later change.
+// A project's or team's members are read once per commit however many of
+// its events there are (deleting a project publishes one per task).
+func (s *Service) seal(ctx context.Context, events []*realtime.Event) error {
+	members := map[string][]EventUser{}
+	list := func(key string, read func() ([]store.User, error)) ([]EventUser, error) {
+		if m, ok := members[key]; ok {
+			return m, nil
+		}
+		us, err := read()
+		if err != nil {
+			return nil, err
+		}
+		m := s.eventUsers(us)
+		members[key] = m
+		return m, nil
+	}
+	for _, ev := range events {
+		if ev.Data != nil {
+			continue // built elsewhere, already encoded
+		}
+		v, err := ev.Decoded(DecodeEventData)
+		d, ok := v.(*EventData)
+		if err != nil || !ok {
+			return fmt.Errorf("event %s was not built by newEvent", ev.Type)
+		}
+		var snap Snapshot
+		if d.Snapshot != nil {
+			snap = *d.Snapshot // a builder's part; events may share it
+		}
+		if d.Member != nil && snap.Member == nil {
+			u := s.eventUser(*d.Member)
+			snap.Member = &u
+		}
+		if p := d.Project; p != nil && snap.ProjectMembers == nil {
+			if snap.ProjectMembers, err = list("project:"+p.ID, func() ([]store.User, error) { return s.store.ProjectMembers(ctx, p.ID) }); err != nil {
+				return fmt.Errorf("members of project %s: %w", p.ID, err)
+			}
+		}
+		if t := d.Team; t != nil && snap.TeamMembers == nil {
+			if snap.TeamMembers, err = list("team:"+t.ID, func() ([]store.User, error) { return s.store.TeamMembers(ctx, t.ID) }); err != nil {
+				return fmt.Errorf("members of team %s: %w", t.ID, err)
+			}
+		}
+		if snap.Member != nil || snap.ProjectMembers != nil || snap.TeamMembers != nil {
+			d.Snapshot = &snap
+		}
+		if ev.Data, err = json.Marshal(d); err != nil {
+			// EventData holds only plain fields; failing here is a programming error.
+			return fmt.Errorf("encoding event %s: %w", ev.Type, err)
+		}
+	}
+	return nil
+}
+
+// eventUser is u as an event shows them now.
+func (s *Service) eventUser(u store.User) EventUser {
+	return EventUser{ID: u.ID, Name: u.Name, Email: u.Email, Online: s.online != nil && s.online(u.ID)}
+}
+
+// eventUsers is eventUser of each, never nil (an empty list is a list).
+func (s *Service) eventUsers(us []store.User) []EventUser {
+	out := make([]EventUser, len(us))
+	for i, u := range us {
+		out[i] = s.eventUser(u)
+	}
+	return out
+}
