@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io/fs"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"strings"
@@ -207,6 +209,25 @@ func (r *certReloader) Close() {
 
 // Leaf is the certificate handshakes use now.
 func (r *certReloader) Leaf() *x509.Certificate { return r.cur.Load().Leaf }
+
+// httpErrorLog is net/http's error log: warnings, except failed TLS
+// handshakes, which scanners and clients that do not trust the certificate
+// cause all day long: those are debug (LOG_LEVEL=debug shows them).
+func httpErrorLog(log *slog.Logger) *stdlog.Logger {
+	return stdlog.New(handshakeFilter{log}, "", 0)
+}
+
+type handshakeFilter struct{ log *slog.Logger }
+
+func (f handshakeFilter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	f.log.Log(context.Background(), level, msg)
+	return len(p), nil
+}
 
 // certHost is the host to show in the URL of a server bound to every
 // interface: localhost if the certificate is for it, else its first DNS

@@ -67,6 +67,12 @@ func (l *logBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func (l *logBuffer) count(s string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -175,7 +181,7 @@ func TestCertReloaderFollowsRenewal(t *testing.T) {
 				t.Fatalf("after renewal a handshake gets %s, want %s", got, want)
 			}
 			if n := logs.count("TLS certificate reloaded"); n != 1 {
-				t.Fatalf("%d reload lines logged, want 1:\n%s", n, logs.b.String())
+				t.Fatalf("%d reload lines logged, want 1:\n%s", n, logs.String())
 			}
 		})
 	}
@@ -234,7 +240,7 @@ func TestCertReloaderKeepsCertOnBadRenewal(t *testing.T) {
 				}
 			}
 			if n := logs.count(refusedMsg); n != 1 {
-				t.Fatalf("%d warnings, want 1 (not one per handshake):\n%s", n, logs.b.String())
+				t.Fatalf("%d warnings, want 1 (not one per handshake):\n%s", n, logs.String())
 			}
 			// The next good renewal is picked up.
 			want := f.renew()
