@@ -231,8 +231,8 @@ func (f handshakeFilter) Write(p []byte) (int, error) {
 
 // certHost is the host to show in the URL of a server bound to every
 // interface: localhost if the certificate is for it, else its first DNS
-// name that is not a wildcard, so a browser opening the link finds the
-// name it expects.
+// name that is not a wildcard, else its first IP address, so a browser
+// opening the link finds the name it expects.
 func certHost(c *x509.Certificate) string {
 	if c.VerifyHostname("localhost") == nil {
 		return "localhost"
@@ -241,6 +241,9 @@ func certHost(c *x509.Certificate) string {
 		if !strings.HasPrefix(n, "*") {
 			return n
 		}
+	}
+	if len(c.IPAddresses) > 0 {
+		return c.IPAddresses[0].String()
 	}
 	return "localhost"
 }

@@ -341,3 +341,29 @@ func TestCertReloaderCloseWaitsForLook(t *testing.T) {
 	r.stat = func(string) (fs.FileInfo, error) { t.Error("a look after Close"); return nil, fs.ErrNotExist }
 	serial(t, r)
 }
+
+// TestCertHost: the host a wildcard-bound server shows is one its
+// certificate is for.
+func TestCertHost(t *testing.T) {
+	ca, err := testcert.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		hosts []string
+		want  string
+	}{
+		{[]string{"127.0.0.1", "localhost"}, "localhost"},
+		{[]string{"*.example.com", "api.example.com"}, "api.example.com"},
+		{[]string{"*.example.com"}, "localhost"},
+		{[]string{"10.0.0.5"}, "10.0.0.5"},
+	} {
+		l, err := ca.Issue(tt.hosts, time.Time{}, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := certHost(l.Cert); got != tt.want {
+			t.Errorf("certHost(%v) = %s, want %s", tt.hosts, got, tt.want)
+		}
+	}
+}

@@ -1,9 +1,12 @@
 // HTTPS and WSS served directly (TLS_CERT_FILE, TLS_KEY_FILE) with a
 // certificate the test makes: the graphql-ws client over wss:// trusting
-// the test CA, HTTP/2 from Node's http2 client, and a certificate renewed
-// while a subscription is open.
+// the test CA, HTTP/2 from Node's http2 client, a certificate renewed
+// while a subscription is open, and the playground in Chromium (page over
+// HTTP/2, subscription over wss://).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as h2Connect } from 'node:http2';
 import { createClient } from 'graphql-ws';
@@ -40,20 +43,8 @@ async function connect(user) {
 }
 
 /** The serial of the certificate a new TLS handshake gets. */
-function peerSerial() {
-  const { hostname, port } = new URL(srv.url);
-  return withTimeout(
-    new Promise((resolveSerial, reject) => {
-      const socket = tlsConnect({ host: hostname, port: Number(port), ca: srv.ca }, () => {
-        const serial = socket.getPeerCertificate().serialNumber;
-        socket.end();
-        resolveSerial(normSerial(serial));
-      });
-      socket.on('error', reject);
-    }),
-    5000,
-    'a TLS handshake',
-  );
+async function peerSerial() {
+  return normSerial((await tlsPeer()).serialNumber);
 }
 
 test('the server says https:// and the graphql-ws client over wss:// receives an event', async () => {
@@ -134,3 +125,74 @@ test('a certificate renewed while a wss:// subscription is open: new handshakes 
   carol.client.subscribe({ query: TASK_UPDATES }, q2);
   await fireUntilEvent(q2, (i) => createTask(srv, 'carol', { title: `carol ${i}` }), { what: "carol's first event" });
 });
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const noBrowser =
+  !existsSync(CHROMIUM) && process.env.CI !== 'true'
+    ? `no chromium at ${CHROMIUM}: run test/js/install-browser.sh to include the browser test (it always runs with CI=true)`
+    : false;
+
+test('the playground over HTTPS in Chromium: page over HTTP/2, live subscription over wss://', { skip: noBrowser, timeout: 90000 }, async () => {
+  // Chromium trusts the server's key as a person who added the certificate
+  // would (the flag takes the SHA-256 of its public key).
+  const { raw } = await tlsPeer();
+  const spki = createHash('sha256')
+    .update(new X509Certificate(raw).publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
+  const { chromium } = await import('playwright-core');
+  const browser = await withTimeout(
+    chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${spki}`,
+      ],
+    }),
+    30000,
+    `chromium to start from ${CHROMIUM}`,
+  );
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(10000);
+    const sockets = [];
+    page.on('websocket', (ws) => sockets.push(ws.url()));
+    const token = await srv.token('alice');
+    const res = await page.goto(`${srv.url}/#token=${token}`);
+    assert.equal(res.status(), 200);
+    await page.locator('.graphiql-container').waitFor();
+    const proto = await page.evaluate(() => performance.getEntriesByType('navigation')[0].nextHopProtocol);
+    assert.equal(proto, 'h2', 'the page came over HTTP/2');
+    await page.locator('#tp-status', { hasText: 'alice' }).waitFor();
+    await page.locator('.graphiql-execute-button').click();
+    await page.locator('#tp-status', { hasText: 'socket connected' }).waitFor();
+    assert.ok(sockets.length > 0 && sockets.every((u) => u.startsWith('wss://')), `WebSockets: ${sockets}`);
+    const deadline = Date.now() + 10000;
+    for (let i = 0; ; i++) {
+      await createTask(srv, 'alice', { title: `in the browser ${i}` });
+      const shown = await page.locator('.graphiql-response').innerText().catch(() => '');
+      if (shown.includes('TASK_CREATED')) break;
+      assert.ok(Date.now() < deadline, `no event in the result pane:\n${shown}`);
+      await sleep(250);
+    }
+  } finally {
+    await browser.close();
+  }
+});
+
+/** The DER certificate a new handshake gets. */
+function tlsPeer() {
+  const { hostname, port } = new URL(srv.url);
+  return withTimeout(
+    new Promise((ok, fail) => {
+      const socket = tlsConnect({ host: hostname, port: Number(port), ca: srv.ca }, () => {
+        const cert = socket.getPeerCertificate();
+        socket.end();
+        ok(cert);
+      });
+      socket.on('error', fail);
+    }),
+    5000,
+    'a TLS handshake',
+  );
+}
