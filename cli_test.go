@@ -120,7 +120,7 @@ func (p *proc) serve(args ...string) *server {
 	}()
 	select {
 	case l := <-line:
-		m := regexp.MustCompile(`^taskpulse listening on (http://\S+)$`).FindStringSubmatch(l)
+		m := regexp.MustCompile(`^taskpulse listening on (https?://\S+)$`).FindStringSubmatch(l)
 		if m == nil {
 			p.t.Fatalf("first stdout line %q", l)
 		}

@@ -56,6 +56,7 @@ type Main struct {
 	sse      *transport.SSE
 	srv      *http.Server
 	ln       net.Listener
+	certs    *certReloader // nil without TLS
 	debug    *http.Server
 	served   chan error
 	draining atomic.Bool
@@ -115,6 +116,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	m.svc = service.New(m.store, m.broker, log)
 	m.svc.SetPresence(m.registry.Online)
 
+	if cfg.TLSCertFile != "" {
+		// Before listening: a bad certificate stops the start.
+		if m.certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return nil, err
+		}
+	}
 	handler := m.routes()
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, err
@@ -124,9 +131,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          httpErrorLog(log),
 	}
-	go func() { m.served <- m.srv.Serve(m.ln) }()
+	if m.certs != nil {
+		// ServeTLS offers h2 and http/1.1 (ALPN): HTTP/2 for requests,
+		// while a WebSocket upgrade, which HTTP/2 cannot carry (extended
+		// CONNECT is off in net/http), comes on an HTTP/1.1 connection.
+		m.srv.TLSConfig = newTLSConfig(m.certs)
+		go func() { m.served <- m.srv.ServeTLS(m.ln, "", "") }()
+	} else {
+		go func() { m.served <- m.srv.Serve(m.ln) }()
+	}
 	if cfg.DebugAddr != "" {
 		if err := m.serveDebug(cfg.DebugAddr); err != nil {
 			_ = m.srv.Close()
@@ -137,14 +152,22 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	return m, nil
 }
 
-// URL is the server's base URL, e.g. http://127.0.0.1:43121; a wildcard
-// bind (":8080") is shown as localhost, an address a browser can open.
+// URL is the server's base URL, e.g. http://127.0.0.1:43121, or https://…
+// with TLS; a wildcard bind (":8080") is shown as localhost, an address a
+// browser can open — with TLS, a name the certificate is for.
 func (m *Main) URL() string {
+	scheme := "http://"
+	if m.certs != nil {
+		scheme = "https://"
+	}
 	host, port, err := net.SplitHostPort(m.ln.Addr().String())
 	if err != nil || net.ParseIP(host).IsUnspecified() {
-		return "http://localhost:" + port
+		host = "localhost"
+		if m.certs != nil {
+			host = certHost(m.certs.Leaf())
+		}
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // Service exposes the use cases (tests and the demo seed create data).
@@ -177,6 +200,9 @@ func (m *Main) Close(ctx context.Context) error {
 // closeComponents closes what Open created, in reverse order.
 func (m *Main) closeComponents() error {
 	var errs []error
+	if m.certs != nil {
+		m.certs.Close()
+	}
 	if m.ws != nil {
 		m.ws.Close()
 	}

@@ -5,6 +5,8 @@
 // FromEnv takes the lookup function as an argument (os.Getenv in main, a map
 // in tests) so nothing here reads the real environment behind the caller's
 // back. An empty value is the same as an unset one: the default applies.
+// The one thing it reads besides variables is the TLS files they name, so a
+// bad certificate stops the process at start, not at the first handshake.
 package config
 
 import (
@@ -136,6 +138,13 @@ type Config struct {
 	// profiles on a second listener, for operators; bind it to loopback or
 	// a private interface, never to the public address.
 	DebugAddr string
+
+	// TLSCertFile and TLSKeyFile (TLS_CERT_FILE, TLS_KEY_FILE, default
+	// unset) are PEM files: when set (both or neither) the server speaks
+	// HTTPS and WSS on Addr, and follows their renewal. FromEnv checks that
+	// they load as a pair (LoadTLSKeyPair).
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // Defaults, in the units of the fields they fill.
@@ -208,6 +217,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.DatabaseKind, c.SQLitePath = r.database("DATABASE_URL", c.DatabaseURL)
 	r.redisURL("REDIS_URL", c.RedisURL)
 	r.httpURL("JWKS_URL", c.JWKSURL)
+	c.TLSCertFile, c.TLSKeyFile = r.tlsFiles("TLS_CERT_FILE", "TLS_KEY_FILE")
 
 	if err := errors.Join(r.errs...); err != nil {
 		return Config{}, err
@@ -249,6 +259,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("graphqlComplexityLimit", c.GraphQLComplexityLimit),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("logFormat", c.LogFormat),
+		slog.String("tlsCertFile", c.TLSCertFile),
+		slog.String("tlsKeyFile", c.TLSKeyFile),
 	)
 }
 

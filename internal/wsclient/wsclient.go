@@ -8,6 +8,7 @@ package wsclient
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type DialOptions struct {
 	// IgnorePings makes the client a silent peer: server pings are counted
 	// but not answered.
 	IgnorePings bool
+	// TLSClientConfig is used for wss:// URLs (e.g. RootCAs trusting a
+	// test certificate); nil means the system roots. ALPN is left out, so
+	// the upgrade goes over HTTP/1.1 as it must.
+	TLSClientConfig *tls.Config
 }
 
 // Message is one server message.
@@ -128,7 +133,7 @@ type Client struct {
 	close1   sync.Once
 }
 
-// Dial opens a WebSocket to url (ws://…).
+// Dial opens a WebSocket to url (ws://… or wss://…).
 func Dial(ctx context.Context, url string, opts DialOptions) (*Client, error) {
 	proto := opts.Subprotocol
 	if proto == "" {
@@ -137,6 +142,7 @@ func Dial(ctx context.Context, url string, opts DialOptions) (*Client, error) {
 	d := websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
 		NetDialContext:   opts.NetDialContext,
+		TLSClientConfig:  opts.TLSClientConfig,
 	}
 	if !opts.NoSubprotocol {
 		d.Subprotocols = []string{proto}

@@ -23,8 +23,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // error message; "close" closes the socket with 4409.
 func fakeServer(t *testing.T) string {
 	t.Helper()
+	srv := httptest.NewServer(fakeHandler())
+	t.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func fakeHandler() http.Handler {
 	up := websocket.Upgrader{Subprotocols: []string{ProtocolTransportWS, ProtocolGraphQLWS}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -83,9 +89,7 @@ func fakeServer(t *testing.T) string {
 				}
 			}
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return "ws" + strings.TrimPrefix(srv.URL, "http")
+	})
 }
 
 func ctx(t *testing.T) context.Context {

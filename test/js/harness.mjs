@@ -5,16 +5,24 @@
 // root makes it). Each server gets its own temp dir, SQLite file and random
 // JWT secret; users are made with `taskpulse user add` and tokens with
 // `taskpulse token`, exactly as an operator would. Every wait has a timeout.
+//
+// With `tls: true` the server serves HTTPS and WSS with a certificate made
+// for the test by `go run ./internal/testcert/cmd/testcert` (a test CA and a
+// server certificate for 127.0.0.1 and localhost); the server object then
+// carries the CA to trust and can renew the certificate in place.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtemp, rm, access } from 'node:fs/promises';
+import { mkdtemp, rm, access, readFile } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { request as httpsRequest } from 'node:https';
+import WebSocket from 'ws';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '../..');
 
 export const BIN = process.env.TASKPULSE_BIN
   ? resolve(process.env.TASKPULSE_BIN)
@@ -32,15 +40,49 @@ export function withTimeout(p, ms, what) {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
-function run(args, env, timeoutMs = 15000) {
+function run(args, env, timeoutMs = 15000, file = BIN, cwd = undefined) {
   return new Promise((resolvePromise, reject) => {
-    execFile(BIN, args, { env, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { env, cwd, timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`taskpulse ${args.join(' ')} failed (${err.code ?? err.signal}): ${stderr.trim()}`));
+        const name = file === BIN ? 'taskpulse' : file;
+        reject(new Error(`${name} ${args.join(' ')} failed (${err.code ?? err.signal}): ${stderr.trim()}`));
         return;
       }
       resolvePromise(stdout);
     });
+  });
+}
+
+/**
+ * Writes (or, run again on the same dir, renews in place) a test
+ * certificate: dir/ca.pem, dir/cert.pem, dir/key.pem. Resolves to the new
+ * certificate's serial number (upper-case hex).
+ */
+export async function makeTestCert(dir) {
+  const out = await run(['run', './internal/testcert/cmd/testcert', '-dir', dir], process.env, 120000, 'go', repoRoot);
+  return normSerial(out.trim());
+}
+
+/** A certificate serial number in one spelling: upper-case hex, no leading zeros. */
+export function normSerial(s) {
+  return s.toUpperCase().replace(/^0+/, '');
+}
+
+/**
+ * POST over HTTPS trusting ca (fetch cannot be given a CA without undici's
+ * Agent, which is not installed). Resolves to {status, text}.
+ */
+function postTLS(url, ca, headers, body) {
+  return new Promise((resolveRes, reject) => {
+    const req = httpsRequest(url, { method: 'POST', headers, ca }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => resolveRes({ status: res.statusCode, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
@@ -59,10 +101,19 @@ export async function requireBinary() {
  * @param {object} [opts]
  * @param {string[]} [opts.users] user ids to create before serving
  * @param {Record<string,string>} [opts.env] extra environment
+ * @param {boolean} [opts.tls] serve HTTPS/WSS with a test certificate
  */
-export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], env: extra = {} } = {}) {
+export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], env: extra = {}, tls = false } = {}) {
   await requireBinary();
   const dir = await mkdtemp(join(tmpdir(), 'taskpulse-js-'));
+  const certDir = join(dir, 'tls');
+  let ca = null;
+  let serial = null;
+  if (tls) {
+    serial = await makeTestCert(certDir);
+    ca = await readFile(join(certDir, 'ca.pem'), 'utf8');
+    extra = { TLS_CERT_FILE: join(certDir, 'cert.pem'), TLS_KEY_FILE: join(certDir, 'key.pem'), ...extra };
+  }
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? dir,
@@ -97,7 +148,7 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
       child.stdout.setEncoding('utf8');
       child.stdout.on('data', (chunk) => {
         out += chunk;
-        const m = /^taskpulse listening on (http:\/\/\S+)$/m.exec(out);
+        const m = /^taskpulse listening on (https?:\/\/\S+)$/m.exec(out);
         if (m) resolveURL(m[1].replace(/\/$/, ''));
       });
       exited.then(({ code, signal }) =>
@@ -114,12 +165,34 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
   });
 
   const tokens = new Map();
+  // The WebSocket class to give graphql-ws (webSocketImpl): ws's, trusting
+  // the test CA when the server speaks TLS.
+  const WebSocketImpl = ca
+    ? class extends WebSocket {
+        constructor(address, protocols, options) {
+          super(address, protocols, { ...options, ca });
+        }
+      }
+    : WebSocket;
   const server = {
     url,
     httpURL: `${url}/graphql`,
     wsURL: `${url.replace(/^http/, 'ws')}/graphql`,
     dir,
     env,
+    /** With tls: the test CA's PEM (what clients trust), else null. */
+    ca,
+    /** With tls: the serial (hex) of the certificate the files hold now. */
+    get serial() {
+      return serial;
+    },
+    WebSocket: WebSocketImpl,
+    /** With tls: replaces cert.pem and key.pem with a new certificate from the same CA; its serial. */
+    async renewCert() {
+      if (!ca) throw new Error('renewCert needs startServer({ tls: true })');
+      serial = await makeTestCert(certDir);
+      return serial;
+    },
     get stderr() {
       return stderr;
     },
@@ -140,12 +213,18 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
     async post(token, query, variables = {}) {
       const headers = { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' };
       if (token) headers.Authorization = `Bearer ${token}`;
+      const payload = JSON.stringify({ query, variables });
       const res = await withTimeout(
-        fetch(`${url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) }),
+        ca
+          ? postTLS(`${url}/graphql`, ca, headers, payload)
+          : fetch(`${url}/graphql`, { method: 'POST', headers, body: payload }).then(async (r) => ({
+              status: r.status,
+              text: await r.text(),
+            })),
         10000,
         'POST /graphql',
       );
-      const text = await res.text();
+      const text = res.text;
       let body;
       try {
         body = JSON.parse(text);
