@@ -14,7 +14,7 @@ build:
 # Serves on the embedded default (SQLite file + in-process broker) with
 # demo data; the log prints the playground URL and ready tokens.
 run: build
-	DATABASE_URL=$${DATABASE_URL:-sqlite:taskpulse.db} ./$(BIN) serve --demo
+	ADDR=$${ADDR:-127.0.0.1:8080} DATABASE_URL=$${DATABASE_URL:-sqlite:taskpulse.db} ./$(BIN) serve --demo
 
 test: test-go test-js
 
