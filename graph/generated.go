@@ -41,6 +41,13 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ActivityEvent struct {
+		Cursor    func(childComplexity int) int
+		Presence  func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
 	Connection struct {
 		ConnectedAt  func(childComplexity int) int
 		ID           func(childComplexity int) int
@@ -76,6 +83,7 @@ type ComplexityRoot struct {
 		RemoveProjectMember  func(childComplexity int, projectID string, userID string) int
 		RemoveTeamMember     func(childComplexity int, teamID string, userID string) int
 		SendNotification     func(childComplexity int, userID string, message string) int
+		UpdatePresence       func(childComplexity int, input model.PresenceInput) int
 		UpdateProject        func(childComplexity int, id string, input model.UpdateProjectInput) int
 		UpdateTask           func(childComplexity int, id string, input model.UpdateTaskInput) int
 		UpdateUser           func(childComplexity int, id string, input model.UpdateUserInput) int
@@ -97,6 +105,15 @@ type ComplexityRoot struct {
 		Type         func(childComplexity int) int
 	}
 
+	Presence struct {
+		ActiveProject func(childComplexity int) int
+		ActiveTask    func(childComplexity int) int
+		CurrentPage   func(childComplexity int) int
+		LastSeen      func(childComplexity int) int
+		Status        func(childComplexity int) int
+		UserID        func(childComplexity int) int
+	}
+
 	Project struct {
 		ID      func(childComplexity int) int
 		Members func(childComplexity int) int
@@ -115,17 +132,19 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Connections   func(childComplexity int, userID string) int
-		Invitations   func(childComplexity int) int
-		Me            func(childComplexity int) int
-		Notifications func(childComplexity int, unreadOnly *bool, limit *int32) int
-		Project       func(childComplexity int, id string) int
-		Projects      func(childComplexity int) int
-		Task          func(childComplexity int, id string) int
-		Tasks         func(childComplexity int, projectID *string) int
-		Team          func(childComplexity int, id string) int
-		Teams         func(childComplexity int) int
-		User          func(childComplexity int, id string) int
+		Connections     func(childComplexity int, userID string) int
+		Invitations     func(childComplexity int) int
+		Me              func(childComplexity int) int
+		Notifications   func(childComplexity int, unreadOnly *bool, first *int32, after *string, limit *int32) int
+		Project         func(childComplexity int, id string) int
+		ProjectPresence func(childComplexity int, projectID string) int
+		Projects        func(childComplexity int, first *int32, after *string) int
+		Task            func(childComplexity int, id string) int
+		Tasks           func(childComplexity int, projectID *string, first *int32, after *string) int
+		Team            func(childComplexity int, id string) int
+		TeamPresence    func(childComplexity int, teamID string) int
+		Teams           func(childComplexity int, first *int32, after *string) int
+		User            func(childComplexity int, id string) int
 	}
 
 	Subscription struct {
@@ -133,6 +152,8 @@ type ComplexityRoot struct {
 		ProjectUpdates func(childComplexity int, projectID string, after *string) int
 		SystemUpdates  func(childComplexity int) int
 		TaskUpdates    func(childComplexity int, after *string) int
+		TeamUpdates    func(childComplexity int, teamID string, after *string) int
+		UserActivity   func(childComplexity int, userID string) int
 	}
 
 	SystemEvent struct {
@@ -168,11 +189,21 @@ type ComplexityRoot struct {
 		Name      func(childComplexity int) int
 	}
 
+	TeamEvent struct {
+		Cursor    func(childComplexity int) int
+		Member    func(childComplexity int) int
+		Presence  func(childComplexity int) int
+		Team      func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+		Type      func(childComplexity int) int
+	}
+
 	User struct {
-		Email  func(childComplexity int) int
-		ID     func(childComplexity int) int
-		Name   func(childComplexity int) int
-		Online func(childComplexity int) int
+		Email    func(childComplexity int) int
+		ID       func(childComplexity int) int
+		Name     func(childComplexity int) int
+		Online   func(childComplexity int) int
+		Presence func(childComplexity int) int
 	}
 }
 
@@ -197,6 +228,7 @@ type MutationResolver interface {
 	AssignTask(ctx context.Context, id string, userID string) (*model.Task, error)
 	SendNotification(ctx context.Context, userID string, message string) (*model.Notification, error)
 	MarkNotificationRead(ctx context.Context, id string) (*model.Notification, error)
+	UpdatePresence(ctx context.Context, input model.PresenceInput) (*model.Presence, error)
 	PublishSystemUpdate(ctx context.Context, message string) (bool, error)
 	DisconnectUser(ctx context.Context, userID string) (int32, error)
 	UpdateUser(ctx context.Context, id string, input model.UpdateUserInput) (*model.User, error)
@@ -209,12 +241,14 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*model.User, error)
 	User(ctx context.Context, id string) (*model.User, error)
 	Task(ctx context.Context, id string) (*model.Task, error)
-	Tasks(ctx context.Context, projectID *string) ([]*model.Task, error)
+	Tasks(ctx context.Context, projectID *string, first *int32, after *string) ([]*model.Task, error)
 	Project(ctx context.Context, id string) (*model.Project, error)
-	Projects(ctx context.Context) ([]*model.Project, error)
+	Projects(ctx context.Context, first *int32, after *string) ([]*model.Project, error)
 	Team(ctx context.Context, id string) (*model.Team, error)
-	Teams(ctx context.Context) ([]*model.Team, error)
-	Notifications(ctx context.Context, unreadOnly *bool, limit *int32) ([]*model.Notification, error)
+	Teams(ctx context.Context, first *int32, after *string) ([]*model.Team, error)
+	Notifications(ctx context.Context, unreadOnly *bool, first *int32, after *string, limit *int32) ([]*model.Notification, error)
+	TeamPresence(ctx context.Context, teamID string) ([]*model.Presence, error)
+	ProjectPresence(ctx context.Context, projectID string) ([]*model.Presence, error)
 	Connections(ctx context.Context, userID string) ([]*model.Connection, error)
 	Invitations(ctx context.Context) ([]*model.Invitation, error)
 }
@@ -222,6 +256,8 @@ type SubscriptionResolver interface {
 	TaskUpdates(ctx context.Context, after *string) (<-chan *model.TaskEvent, error)
 	ProjectUpdates(ctx context.Context, projectID string, after *string) (<-chan *model.ProjectEvent, error)
 	Notifications(ctx context.Context, after *string) (<-chan *model.NotificationEvent, error)
+	UserActivity(ctx context.Context, userID string) (<-chan *model.ActivityEvent, error)
+	TeamUpdates(ctx context.Context, teamID string, after *string) (<-chan *model.TeamEvent, error)
 	SystemUpdates(ctx context.Context) (<-chan *model.SystemEvent, error)
 }
 type TeamResolver interface {
@@ -229,6 +265,7 @@ type TeamResolver interface {
 }
 type UserResolver interface {
 	Online(ctx context.Context, obj *model.User) (bool, error)
+	Presence(ctx context.Context, obj *model.User) (*model.Presence, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -248,6 +285,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ActivityEvent.cursor":
+		if e.ComplexityRoot.ActivityEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityEvent.Cursor(childComplexity), true
+	case "ActivityEvent.presence":
+		if e.ComplexityRoot.ActivityEvent.Presence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityEvent.Presence(childComplexity), true
+	case "ActivityEvent.timestamp":
+		if e.ComplexityRoot.ActivityEvent.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityEvent.Timestamp(childComplexity), true
+	case "ActivityEvent.type":
+		if e.ComplexityRoot.ActivityEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityEvent.Type(childComplexity), true
 
 	case "Connection.connectedAt":
 		if e.ComplexityRoot.Connection.ConnectedAt == nil {
@@ -504,6 +566,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SendNotification(childComplexity, args["userId"].(string), args["message"].(string)), true
+	case "Mutation.updatePresence":
+		if e.ComplexityRoot.Mutation.UpdatePresence == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updatePresence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdatePresence(childComplexity, args["input"].(model.PresenceInput)), true
 	case "Mutation.updateProject":
 		if e.ComplexityRoot.Mutation.UpdateProject == nil {
 			break
@@ -599,6 +672,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NotificationEvent.Type(childComplexity), true
+
+	case "Presence.activeProject":
+		if e.ComplexityRoot.Presence.ActiveProject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.ActiveProject(childComplexity), true
+	case "Presence.activeTask":
+		if e.ComplexityRoot.Presence.ActiveTask == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.ActiveTask(childComplexity), true
+	case "Presence.currentPage":
+		if e.ComplexityRoot.Presence.CurrentPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.CurrentPage(childComplexity), true
+	case "Presence.lastSeen":
+		if e.ComplexityRoot.Presence.LastSeen == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.LastSeen(childComplexity), true
+	case "Presence.status":
+		if e.ComplexityRoot.Presence.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.Status(childComplexity), true
+	case "Presence.userId":
+		if e.ComplexityRoot.Presence.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Presence.UserID(childComplexity), true
 
 	case "Project.id":
 		if e.ComplexityRoot.Project.ID == nil {
@@ -702,7 +812,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Notifications(childComplexity, args["unreadOnly"].(*bool), args["limit"].(*int32)), true
+		return e.ComplexityRoot.Query.Notifications(childComplexity, args["unreadOnly"].(*bool), args["first"].(*int32), args["after"].(*string), args["limit"].(*int32)), true
 	case "Query.project":
 		if e.ComplexityRoot.Query.Project == nil {
 			break
@@ -714,12 +824,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Project(childComplexity, args["id"].(string)), true
+	case "Query.projectPresence":
+		if e.ComplexityRoot.Query.ProjectPresence == nil {
+			break
+		}
+
+		args, err := ec.field_Query_projectPresence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ProjectPresence(childComplexity, args["projectId"].(string)), true
 	case "Query.projects":
 		if e.ComplexityRoot.Query.Projects == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Query.Projects(childComplexity), true
+		args, err := ec.field_Query_projects_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Projects(childComplexity, args["first"].(*int32), args["after"].(*string)), true
 	case "Query.task":
 		if e.ComplexityRoot.Query.Task == nil {
 			break
@@ -741,7 +867,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Tasks(childComplexity, args["projectId"].(*string)), true
+		return e.ComplexityRoot.Query.Tasks(childComplexity, args["projectId"].(*string), args["first"].(*int32), args["after"].(*string)), true
 	case "Query.team":
 		if e.ComplexityRoot.Query.Team == nil {
 			break
@@ -753,12 +879,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Team(childComplexity, args["id"].(string)), true
+	case "Query.teamPresence":
+		if e.ComplexityRoot.Query.TeamPresence == nil {
+			break
+		}
+
+		args, err := ec.field_Query_teamPresence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TeamPresence(childComplexity, args["teamId"].(string)), true
 	case "Query.teams":
 		if e.ComplexityRoot.Query.Teams == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Query.Teams(childComplexity), true
+		args, err := ec.field_Query_teams_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Teams(childComplexity, args["first"].(*int32), args["after"].(*string)), true
 	case "Query.user":
 		if e.ComplexityRoot.Query.User == nil {
 			break
@@ -810,6 +952,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.TaskUpdates(childComplexity, args["after"].(*string)), true
+	case "Subscription.teamUpdates":
+		if e.ComplexityRoot.Subscription.TeamUpdates == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_teamUpdates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.TeamUpdates(childComplexity, args["teamId"].(string), args["after"].(*string)), true
+	case "Subscription.userActivity":
+		if e.ComplexityRoot.Subscription.UserActivity == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_userActivity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.UserActivity(childComplexity, args["userId"].(string)), true
 
 	case "SystemEvent.cursor":
 		if e.ComplexityRoot.SystemEvent.Cursor == nil {
@@ -941,6 +1105,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Team.Name(childComplexity), true
 
+	case "TeamEvent.cursor":
+		if e.ComplexityRoot.TeamEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Cursor(childComplexity), true
+	case "TeamEvent.member":
+		if e.ComplexityRoot.TeamEvent.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Member(childComplexity), true
+	case "TeamEvent.presence":
+		if e.ComplexityRoot.TeamEvent.Presence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Presence(childComplexity), true
+	case "TeamEvent.team":
+		if e.ComplexityRoot.TeamEvent.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Team(childComplexity), true
+	case "TeamEvent.timestamp":
+		if e.ComplexityRoot.TeamEvent.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Timestamp(childComplexity), true
+	case "TeamEvent.type":
+		if e.ComplexityRoot.TeamEvent.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamEvent.Type(childComplexity), true
+
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -965,6 +1166,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Online(childComplexity), true
+	case "User.presence":
+		if e.ComplexityRoot.User.Presence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.Presence(childComplexity), true
 
 	}
 	return 0, false
@@ -978,6 +1185,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
 			graphql.NewInputUnmarshaler("CreateTaskInput", ec.unmarshalInputCreateTaskInput),
 			graphql.NewInputUnmarshaler("CreateTeamInput", ec.unmarshalInputCreateTeamInput),
+			graphql.NewInputUnmarshaler("PresenceInput", ec.unmarshalInputPresenceInput),
 			graphql.NewInputUnmarshaler("UpdateProjectInput", ec.unmarshalInputUpdateProjectInput),
 			graphql.NewInputUnmarshaler("UpdateTaskInput", ec.unmarshalInputUpdateTaskInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
@@ -1118,8 +1326,21 @@ type User {
   id: ID!
   name: String!
   email: String
-  "True while the user has at least one open WebSocket or SSE connection."
+  "True while the user has at least one open WebSocket or SSE connection (on any instance)."
   online: Boolean!
+  "Where the user is and what they do; null for users whose presence I may not see."
+  presence: Presence
+}
+
+"A user's presence: set by updatePresence, ONLINE while connected, AWAY after PRESENCE_AWAY_AFTER idle, OFFLINE after the last connection closed (and PRESENCE_OFFLINE_GRACE)."
+type Presence {
+  userId: ID!
+  status: PresenceStatus!
+  "Last activity (an operation or a presence update)."
+  lastSeen: Time!
+  currentPage: String
+  activeTask: ID
+  activeProject: ID
 }
 
 type Team {
@@ -1210,6 +1431,24 @@ type NotificationEvent {
   notification: Notification!
 }
 
+"USER_ONLINE, USER_OFFLINE or USER_ACTIVITY of one user."
+type ActivityEvent {
+  type: EventType!
+  cursor: String!
+  timestamp: Time!
+  presence: Presence!
+}
+
+"A team's membership changes (member set) and its members' presence (presence set)."
+type TeamEvent {
+  type: EventType!
+  cursor: String!
+  timestamp: Time!
+  team: Team!
+  member: User
+  presence: Presence
+}
+
 type SystemEvent {
   type: EventType!
   cursor: String!
@@ -1223,16 +1462,24 @@ type Query {
   "A user who shares a team or project with me (or me); admins see everyone. Anyone else is NOT_FOUND, as an unknown id."
   user(id: ID!): User
   task(id: ID!): Task
-  "With projectId: that project's tasks (members only). Without: the tasks I own, am assigned or can see through my projects."
-  tasks(projectId: ID): [Task!]!
+  """
+  With projectId: that project's tasks (members only). Without: the tasks I own, am
+  assigned or can see through my projects. Paged by keyset: first (default 50, at most
+  200) and after = the id of the last task of the previous page.
+  """
+  tasks(projectId: ID, first: Int, after: ID): [Task!]!
   project(id: ID!): Project
   "Projects I am a member of."
-  projects: [Project!]!
+  projects(first: Int, after: ID): [Project!]!
   team(id: ID!): Team
   "Teams I am a member of."
-  teams: [Team!]!
+  teams(first: Int, after: ID): [Team!]!
   "My notifications, newest first."
-  notifications(unreadOnly: Boolean = false, limit: Int = 50): [Notification!]!
+  notifications(unreadOnly: Boolean = false, first: Int, after: ID, limit: Int @deprecated(reason: "Use first.")): [Notification!]!
+  "Presence of a team's members (members only)."
+  teamPresence(teamId: ID!): [Presence!]!
+  "Presence of a project's members (members only)."
+  projectPresence(projectId: ID!): [Presence!]!
   "Admin only: the user's live connections on every instance."
   connections(userId: ID!): [Connection!]!
   "My pending team invitations, oldest first."
@@ -1260,6 +1507,14 @@ input UpdateUserInput {
   admin: Boolean
   "A disabled user is refused everywhere at once: open sockets close with 4403, requests get UNAUTHENTICATED."
   disabled: Boolean
+}
+
+"Unset fields stay as they are; an empty string clears currentPage, activeTask or activeProject."
+input PresenceInput {
+  status: PresenceStatus
+  currentPage: String
+  activeTask: ID
+  activeProject: ID
 }
 
 input CreateTaskInput {
@@ -1298,6 +1553,8 @@ type Mutation {
   assignTask(id: ID!, userId: ID!): Task!
   sendNotification(userId: ID!, message: String!): Notification!
   markNotificationRead(id: ID!): Notification!
+  "My presence: status, the page I am on, the task and project I am working on."
+  updatePresence(input: PresenceInput!): Presence!
   "Admin or service role only."
   publishSystemUpdate(message: String!): Boolean!
   "Admin only: closes that user's sockets everywhere; returns how many."
@@ -1315,6 +1572,10 @@ type Subscription {
   projectUpdates(projectId: ID!, after: String): ProjectEvent!
   "My notifications."
   notifications(after: String): NotificationEvent!
+  "Presence of a user I share a team or project with (or myself)."
+  userActivity(userId: ID!): ActivityEvent!
+  "Members only: membership changes and members' presence."
+  teamUpdates(teamId: ID!, after: String): TeamEvent!
   "Every authenticated user."
   systemUpdates: SystemEvent!
 }
@@ -1325,6 +1586,20 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_ActivityEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ActivityEvent_type(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ActivityEvent_cursor(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_ActivityEvent_timestamp(ctx, field)
+	case "presence":
+		return ec.fieldContext_ActivityEvent_presence(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ActivityEvent", field.Name)
+}
 
 func (ec *executionContext) childFields_Connection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -1390,6 +1665,24 @@ func (ec *executionContext) childFields_NotificationEvent(ctx context.Context, f
 		return ec.fieldContext_NotificationEvent_notification(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NotificationEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_Presence(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_Presence_userId(ctx, field)
+	case "status":
+		return ec.fieldContext_Presence_status(ctx, field)
+	case "lastSeen":
+		return ec.fieldContext_Presence_lastSeen(ctx, field)
+	case "currentPage":
+		return ec.fieldContext_Presence_currentPage(ctx, field)
+	case "activeTask":
+		return ec.fieldContext_Presence_activeTask(ctx, field)
+	case "activeProject":
+		return ec.fieldContext_Presence_activeProject(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Presence", field.Name)
 }
 
 func (ec *executionContext) childFields_Project(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1492,6 +1785,24 @@ func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Team", field.Name)
 }
 
+func (ec *executionContext) childFields_TeamEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_TeamEvent_type(ctx, field)
+	case "cursor":
+		return ec.fieldContext_TeamEvent_cursor(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_TeamEvent_timestamp(ctx, field)
+	case "team":
+		return ec.fieldContext_TeamEvent_team(ctx, field)
+	case "member":
+		return ec.fieldContext_TeamEvent_member(ctx, field)
+	case "presence":
+		return ec.fieldContext_TeamEvent_presence(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1502,6 +1813,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_email(ctx, field)
 	case "online":
 		return ec.fieldContext_User_online(ctx, field)
+	case "presence":
+		return ec.fieldContext_User_presence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -1908,6 +2221,20 @@ func (ec *executionContext) field_Mutation_sendNotification_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updatePresence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PresenceInput, error) {
+			return ec.unmarshalNPresenceInput2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2013,14 +2340,44 @@ func (ec *executionContext) field_Query_notifications_args(ctx context.Context, 
 		return nil, err
 	}
 	args["unreadOnly"] = arg0
-	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int32, error) {
 			return ec.unmarshalOInt2ᚖint32(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["limit"] = arg1
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int32, error) {
+			return ec.unmarshalOInt2ᚖint32(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_projectPresence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectId"] = arg0
 	return args, nil
 }
 
@@ -2035,6 +2392,28 @@ func (ec *executionContext) field_Query_project_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_projects_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int32, error) {
+			return ec.unmarshalOInt2ᚖint32(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -2063,6 +2442,36 @@ func (ec *executionContext) field_Query_tasks_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["projectId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int32, error) {
+			return ec.unmarshalOInt2ᚖint32(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_teamPresence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
 	return args, nil
 }
 
@@ -2077,6 +2486,28 @@ func (ec *executionContext) field_Query_team_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_teams_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int32, error) {
+			return ec.unmarshalOInt2ᚖint32(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -2141,6 +2572,42 @@ func (ec *executionContext) field_Subscription_taskUpdates_args(ctx context.Cont
 		return nil, err
 	}
 	args["after"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_teamUpdates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_userActivity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
 	return args, nil
 }
 
@@ -2217,6 +2684,107 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _ActivityEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.ActivityEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EventType) graphql.Marshaler {
+			return ec.marshalNEventType2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityEvent", field, false, false, "EventType")
+}
+
+func (ec *executionContext) _ActivityEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ActivityEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _ActivityEvent_timestamp(ctx context.Context, field graphql.CollectedField, obj *model.ActivityEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityEvent_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityEvent_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ActivityEvent_presence(ctx context.Context, field graphql.CollectedField, obj *model.ActivityEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityEvent_presence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Presence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+			return ec.marshalNPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityEvent_presence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ActivityEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _Connection_id(ctx context.Context, field graphql.CollectedField, obj *model.Connection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -3175,6 +3743,50 @@ func (ec *executionContext) fieldContext_Mutation_markNotificationRead(ctx conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updatePresence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updatePresence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdatePresence(ctx, fc.Args["input"].(model.PresenceInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+			return ec.marshalNPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updatePresence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updatePresence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_publishSystemUpdate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3588,6 +4200,144 @@ func (ec *executionContext) fieldContext_NotificationEvent_notification(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Presence_userId(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Presence_status(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.PresenceStatus) graphql.Marshaler {
+			return ec.marshalNPresenceStatus2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "PresenceStatus")
+}
+
+func (ec *executionContext) _Presence_lastSeen(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_lastSeen(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeen, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_lastSeen(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Presence_currentPage(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_currentPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CurrentPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_currentPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "String")
+}
+
+func (ec *executionContext) _Presence_activeTask(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_activeTask(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveTask, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_activeTask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Presence_activeProject(ctx context.Context, field graphql.CollectedField, obj *model.Presence) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Presence_activeProject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActiveProject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Presence_activeProject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Presence", field, false, false, "ID")
 }
 
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *model.Project) (ret graphql.Marshaler) {
@@ -4009,7 +4759,7 @@ func (ec *executionContext) _Query_tasks(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Tasks(ctx, fc.Args["projectId"].(*string))
+			return ec.Resolvers.Query().Tasks(ctx, fc.Args["projectId"].(*string), fc.Args["first"].(*int32), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Task) graphql.Marshaler {
@@ -4096,7 +4846,8 @@ func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.C
 			return ec.fieldContext_Query_projects(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Projects(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Projects(ctx, fc.Args["first"].(*int32), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Project) graphql.Marshaler {
@@ -4106,7 +4857,7 @@ func (ec *executionContext) _Query_projects(ctx context.Context, field graphql.C
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_projects(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_projects(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -4115,6 +4866,17 @@ func (ec *executionContext) fieldContext_Query_projects(_ context.Context, field
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Project(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_projects_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -4172,7 +4934,8 @@ func (ec *executionContext) _Query_teams(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Query_teams(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Query().Teams(ctx)
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Teams(ctx, fc.Args["first"].(*int32), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Team) graphql.Marshaler {
@@ -4182,7 +4945,7 @@ func (ec *executionContext) _Query_teams(ctx context.Context, field graphql.Coll
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Query_teams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Query_teams(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "Query",
 		Field:      field,
@@ -4191,6 +4954,17 @@ func (ec *executionContext) fieldContext_Query_teams(_ context.Context, field gr
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Team(ctx, field)
 		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_teams_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -4205,7 +4979,7 @@ func (ec *executionContext) _Query_notifications(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Notifications(ctx, fc.Args["unreadOnly"].(*bool), fc.Args["limit"].(*int32))
+			return ec.Resolvers.Query().Notifications(ctx, fc.Args["unreadOnly"].(*bool), fc.Args["first"].(*int32), fc.Args["after"].(*string), fc.Args["limit"].(*int32))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*model.Notification) graphql.Marshaler {
@@ -4233,6 +5007,94 @@ func (ec *executionContext) fieldContext_Query_notifications(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_notifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_teamPresence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_teamPresence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TeamPresence(ctx, fc.Args["teamId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Presence) graphql.Marshaler {
+			return ec.marshalNPresence2ᚕᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_teamPresence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_teamPresence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_projectPresence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_projectPresence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ProjectPresence(ctx, fc.Args["projectId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.Presence) graphql.Marshaler {
+			return ec.marshalNPresence2ᚕᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_projectPresence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_projectPresence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -4517,6 +5379,94 @@ func (ec *executionContext) fieldContext_Subscription_notifications(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_notifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_userActivity(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_userActivity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().UserActivity(ctx, fc.Args["userId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ActivityEvent) graphql.Marshaler {
+			return ec.marshalNActivityEvent2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐActivityEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_userActivity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActivityEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_userActivity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_teamUpdates(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_teamUpdates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().TeamUpdates(ctx, fc.Args["teamId"].(string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamEvent) graphql.Marshaler {
+			return ec.marshalNTeamEvent2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐTeamEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_teamUpdates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_teamUpdates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5056,6 +6006,171 @@ func (ec *executionContext) fieldContext_Team_members(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _TeamEvent_type(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EventType) graphql.Marshaler {
+			return ec.marshalNEventType2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐEventType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamEvent", field, false, false, "EventType")
+}
+
+func (ec *executionContext) _TeamEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamEvent_timestamp(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TeamEvent_team(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Team) graphql.Marshaler {
+			return ec.marshalNTeam2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamEvent_member(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_member(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Member, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TeamEvent_presence(ctx context.Context, field graphql.CollectedField, obj *model.TeamEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamEvent_presence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Presence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+			return ec.marshalOPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamEvent_presence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5146,6 +6261,38 @@ func (ec *executionContext) _User_online(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_User_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("User", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _User_presence(ctx context.Context, field graphql.CollectedField, obj *model.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_presence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().Presence(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+			return ec.marshalOPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_presence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Presence(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -6375,6 +7522,69 @@ func UnmarshalCreateTeamInput(ctx context.Context, raw any) (model.CreateTeamInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputPresenceInput(ctx context.Context, obj any) (model.PresenceInput, error) {
+	var it model.PresenceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"status", "currentPage", "activeTask", "activeProject"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOPresenceStatus2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "currentPage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPage = data
+		case "activeTask":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeTask"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveTask = data
+		case "activeProject":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeProject"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveProject = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPresenceInput unmarshals raw into the PresenceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPresenceInput(ctx context.Context, raw any) (model.PresenceInput, error) {
+	var out model.PresenceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PresenceInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context, obj any) (model.UpdateProjectInput, error) {
 	var it model.UpdateProjectInput
 	if obj == nil {
@@ -6543,6 +7753,54 @@ func UnmarshalUpdateUserInput(ctx context.Context, raw any) (model.UpdateUserInp
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var activityEventImplementors = []string{"ActivityEvent"}
+
+func (ec *executionContext) _ActivityEvent(ctx context.Context, sel ast.SelectionSet, obj *model.ActivityEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, activityEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ActivityEvent")
+		case "type":
+			out.Values[i] = ec._ActivityEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ActivityEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._ActivityEvent_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "presence":
+			out.Values[i] = ec._ActivityEvent_presence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var connectionImplementors = []string{"Connection"}
 
@@ -6786,6 +8044,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updatePresence":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updatePresence(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "publishSystemUpdate":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_publishSystemUpdate(ctx, field)
@@ -6918,6 +8183,64 @@ func (ec *executionContext) _NotificationEvent(ctx context.Context, sel ast.Sele
 		case "notification":
 			out.Values[i] = ec._NotificationEvent_notification(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var presenceImplementors = []string{"Presence"}
+
+func (ec *executionContext) _Presence(ctx context.Context, sel ast.SelectionSet, obj *model.Presence) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, presenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Presence")
+		case "userId":
+			out.Values[i] = ec._Presence_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._Presence_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeen":
+			out.Values[i] = ec._Presence_lastSeen(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currentPage":
+			out.Values[i] = ec._Presence_currentPage(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "activeTask":
+			out.Values[i] = ec._Presence_activeTask(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "activeProject":
+			out.Values[i] = ec._Presence_activeProject(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -7122,6 +8445,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_notifications(ctx, field)
 				})
+		case "teamPresence":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_teamPresence(ctx, field)
+				})
+		case "projectPresence":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_projectPresence(ctx, field)
+				})
 		case "connections":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -7184,6 +8519,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_projectUpdates(ctx, fields[0])
 	case "notifications":
 		return ec._Subscription_notifications(ctx, fields[0])
+	case "userActivity":
+		return ec._Subscription_userActivity(ctx, fields[0])
+	case "teamUpdates":
+		return ec._Subscription_teamUpdates(ctx, fields[0])
 	case "systemUpdates":
 		return ec._Subscription_systemUpdates(ctx, fields[0])
 	default:
@@ -7409,6 +8748,64 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 	return out
 }
 
+var teamEventImplementors = []string{"TeamEvent"}
+
+func (ec *executionContext) _TeamEvent(ctx context.Context, sel ast.SelectionSet, obj *model.TeamEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamEvent")
+		case "type":
+			out.Values[i] = ec._TeamEvent_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._TeamEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._TeamEvent_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "team":
+			out.Values[i] = ec._TeamEvent_team(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "member":
+			out.Values[i] = ec._TeamEvent_member(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "presence":
+			out.Values[i] = ec._TeamEvent_presence(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *model.User) graphql.Marshaler {
@@ -7440,6 +8837,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_online(ctx, field, obj)
+				})
+		case "presence":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_presence(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -7820,6 +9223,14 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNActivityEvent2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐActivityEvent(ctx context.Context, sel ast.SelectionSet, v *model.ActivityEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActivityEvent!")
+		return graphql.Null
+	}
+	return ec._ActivityEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -7967,6 +9378,45 @@ func (ec *executionContext) marshalNNotificationEvent2ᚖgithubᚗcomᚋtaskpuls
 	return ec._NotificationEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPresence2ᚕᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Presence) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx context.Context, sel ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Presence!")
+		return graphql.Null
+	}
+	return ec._Presence(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPresenceInput2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceInput(ctx context.Context, v any) (model.PresenceInput, error) {
+	res, err := ec.unmarshalInputPresenceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNPresenceStatus2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx context.Context, v any) (model.PresenceStatus, error) {
+	var res model.PresenceStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPresenceStatus2githubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx context.Context, sel ast.SelectionSet, v model.PresenceStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNProject2ᚕᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐProjectᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Project) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -8085,6 +9535,14 @@ func (ec *executionContext) marshalNTeam2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulse
 		return graphql.Null
 	}
 	return ec._Team(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNTeamEvent2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐTeamEvent(ctx context.Context, sel ast.SelectionSet, v *model.TeamEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamEvent!")
+		return graphql.Null
+	}
+	return ec._TeamEvent(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -8364,6 +9822,29 @@ func (ec *executionContext) marshalOInt2ᚖint32(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt32(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOPresence2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresence(ctx context.Context, sel ast.SelectionSet, v *model.Presence) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Presence(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOPresenceStatus2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx context.Context, v any) (*model.PresenceStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.PresenceStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPresenceStatus2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐPresenceStatus(ctx context.Context, sel ast.SelectionSet, v *model.PresenceStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋtaskpulseᚋtaskpulseᚋgraphᚋmodelᚐProject(ctx context.Context, sel ast.SelectionSet, v *model.Project) graphql.Marshaler {

@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/taskpulse/taskpulse/graph"
@@ -109,6 +110,11 @@ func (r *mutationResolver) MarkNotificationRead(ctx context.Context, id string) 
 	return out(n, err, toNotification)
 }
 
+// UpdatePresence is the resolver for the updatePresence field.
+func (r *mutationResolver) UpdatePresence(ctx context.Context, input model.PresenceInput) (*model.Presence, error) {
+	panic(fmt.Errorf("not implemented: UpdatePresence - updatePresence"))
+}
+
 // PublishSystemUpdate is the resolver for the publishSystemUpdate field.
 func (r *mutationResolver) PublishSystemUpdate(ctx context.Context, message string) (bool, error) {
 	if err := r.Svc.PublishSystemUpdate(ctx, message); err != nil {
@@ -164,7 +170,7 @@ func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error
 }
 
 // Tasks is the resolver for the tasks field.
-func (r *queryResolver) Tasks(ctx context.Context, projectID *string) ([]*model.Task, error) {
+func (r *queryResolver) Tasks(ctx context.Context, projectID *string, first *int32, after *string) ([]*model.Task, error) {
 	ts, err := r.Svc.Tasks(ctx, projectID)
 	return out(ts, err, each(toTask))
 }
@@ -176,7 +182,7 @@ func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project,
 }
 
 // Projects is the resolver for the projects field.
-func (r *queryResolver) Projects(ctx context.Context) ([]*model.Project, error) {
+func (r *queryResolver) Projects(ctx context.Context, first *int32, after *string) ([]*model.Project, error) {
 	ps, err := r.Svc.Projects(ctx)
 	return out(ps, err, each(toProject))
 }
@@ -188,15 +194,25 @@ func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error
 }
 
 // Teams is the resolver for the teams field.
-func (r *queryResolver) Teams(ctx context.Context) ([]*model.Team, error) {
+func (r *queryResolver) Teams(ctx context.Context, first *int32, after *string) ([]*model.Team, error) {
 	ts, err := r.Svc.Teams(ctx)
 	return out(ts, err, each(toTeam))
 }
 
 // Notifications is the resolver for the notifications field.
-func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, limit *int32) ([]*model.Notification, error) {
+func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, first *int32, after *string, limit *int32) ([]*model.Notification, error) {
 	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, intOr(limit, defaultNotificationLimit))
 	return out(ns, err, each(toNotification))
+}
+
+// TeamPresence is the resolver for the teamPresence field.
+func (r *queryResolver) TeamPresence(ctx context.Context, teamID string) ([]*model.Presence, error) {
+	panic(fmt.Errorf("not implemented: TeamPresence - teamPresence"))
+}
+
+// ProjectPresence is the resolver for the projectPresence field.
+func (r *queryResolver) ProjectPresence(ctx context.Context, projectID string) ([]*model.Presence, error) {
+	panic(fmt.Errorf("not implemented: ProjectPresence - projectPresence"))
 }
 
 // Connections is the resolver for the connections field.
@@ -228,6 +244,16 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, after *string)
 	return r.notificationUpdates(ctx, after)
 }
 
+// UserActivity is the resolver for the userActivity field.
+func (r *subscriptionResolver) UserActivity(ctx context.Context, userID string) (<-chan *model.ActivityEvent, error) {
+	panic(fmt.Errorf("not implemented: UserActivity - userActivity"))
+}
+
+// TeamUpdates is the resolver for the teamUpdates field.
+func (r *subscriptionResolver) TeamUpdates(ctx context.Context, teamID string, after *string) (<-chan *model.TeamEvent, error) {
+	panic(fmt.Errorf("not implemented: TeamUpdates - teamUpdates"))
+}
+
 // SystemUpdates is the resolver for the systemUpdates field.
 func (r *subscriptionResolver) SystemUpdates(ctx context.Context) (<-chan *model.SystemEvent, error) {
 	return r.systemUpdates(ctx)
@@ -248,6 +274,11 @@ func (r *userResolver) Online(ctx context.Context, obj *model.User) (bool, error
 		return obj.Online, nil // as at the event's commit
 	}
 	return r.Registry.Online(obj.ID), nil
+}
+
+// Presence is the resolver for the presence field.
+func (r *userResolver) Presence(ctx context.Context, obj *model.User) (*model.Presence, error) {
+	panic(fmt.Errorf("not implemented: Presence - presence"))
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -10,6 +10,14 @@ import (
 	"time"
 )
 
+// USER_ONLINE, USER_OFFLINE or USER_ACTIVITY of one user.
+type ActivityEvent struct {
+	Type      EventType `json:"type"`
+	Cursor    string    `json:"cursor"`
+	Timestamp time.Time `json:"timestamp"`
+	Presence  *Presence `json:"presence"`
+}
+
 // A live connection (one browser tab, one SSE stream) on some instance.
 type Connection struct {
 	ID           string    `json:"id"`
@@ -65,6 +73,25 @@ type NotificationEvent struct {
 	Cursor       string        `json:"cursor"`
 	Timestamp    time.Time     `json:"timestamp"`
 	Notification *Notification `json:"notification"`
+}
+
+// A user's presence: set by updatePresence, ONLINE while connected, AWAY after PRESENCE_AWAY_AFTER idle, OFFLINE after the last connection closed (and PRESENCE_OFFLINE_GRACE).
+type Presence struct {
+	UserID string         `json:"userId"`
+	Status PresenceStatus `json:"status"`
+	// Last activity (an operation or a presence update).
+	LastSeen      time.Time `json:"lastSeen"`
+	CurrentPage   *string   `json:"currentPage,omitempty"`
+	ActiveTask    *string   `json:"activeTask,omitempty"`
+	ActiveProject *string   `json:"activeProject,omitempty"`
+}
+
+// Unset fields stay as they are; an empty string clears currentPage, activeTask or activeProject.
+type PresenceInput struct {
+	Status        *PresenceStatus `json:"status,omitempty"`
+	CurrentPage   *string         `json:"currentPage,omitempty"`
+	ActiveTask    *string         `json:"activeTask,omitempty"`
+	ActiveProject *string         `json:"activeProject,omitempty"`
 }
 
 type Project struct {
@@ -127,6 +154,16 @@ type Team struct {
 	Members   []*User `json:"members"`
 }
 
+// A team's membership changes (member set) and its members' presence (presence set).
+type TeamEvent struct {
+	Type      EventType `json:"type"`
+	Cursor    string    `json:"cursor"`
+	Timestamp time.Time `json:"timestamp"`
+	Team      *Team     `json:"team"`
+	Member    *User     `json:"member,omitempty"`
+	Presence  *Presence `json:"presence,omitempty"`
+}
+
 type UpdateProjectInput struct {
 	Name *string `json:"name,omitempty"`
 }
@@ -151,8 +188,10 @@ type User struct {
 	ID    string  `json:"id"`
 	Name  string  `json:"name"`
 	Email *string `json:"email,omitempty"`
-	// True while the user has at least one open WebSocket or SSE connection.
+	// True while the user has at least one open WebSocket or SSE connection (on any instance).
 	Online bool `json:"online"`
+	// Where the user is and what they do; null for users whose presence I may not see.
+	Presence *Presence `json:"presence,omitempty"`
 }
 
 type EventType string
