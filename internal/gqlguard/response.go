@@ -36,15 +36,23 @@ type Responses struct {
 var _ interface {
 	graphql.HandlerExtension
 	graphql.ResponseInterceptor
+	graphql.RootFieldInterceptor
 	graphql.FieldInterceptor
 } = Responses{}
+
+// rootConcurrency is how many root fields of one query resolve at once.
+// gqlgen starts them all together, so 499 aliased lists would all be
+// fetched before the first one is counted; a few at a time, the fields
+// still waiting when the response is over its bound never run.
+const rootConcurrency = 4
 
 type meterKey struct{}
 
 // meter is one response's remaining bytes; fields resolve concurrently.
 type meter struct {
-	left atomic.Int64
-	over atomic.Bool
+	left  atomic.Int64
+	over  atomic.Bool
+	roots chan struct{} // a semaphore of rootConcurrency
 }
 
 // ExtensionName implements graphql.HandlerExtension.
@@ -55,7 +63,7 @@ func (Responses) Validate(graphql.ExecutableSchema) error { return nil }
 
 // InterceptResponse meters one response and trims it.
 func (l Responses) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-	m := &meter{}
+	m := &meter{roots: make(chan struct{}, rootConcurrency)}
 	m.left.Store(l.MaxBytes)
 	resp := next(context.WithValue(ctx, meterKey{}, m))
 	if resp == nil {
@@ -88,6 +96,25 @@ func shorten(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// InterceptRootField lets rootConcurrency root fields resolve at a time,
+// and none once the response is over its bound.
+func (l Responses) InterceptRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	m, _ := ctx.Value(meterKey{}).(*meter)
+	if m == nil {
+		return next(ctx) // a subscription's stream: each event is metered
+	}
+	select {
+	case m.roots <- struct{}{}:
+	case <-ctx.Done():
+		return graphql.Null
+	}
+	defer func() { <-m.roots }()
+	if m.over.Load() {
+		return graphql.Null
+	}
+	return next(ctx)
 }
 
 // InterceptField counts a field's share of the response.

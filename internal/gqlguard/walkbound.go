@@ -24,8 +24,9 @@ import (
 //     million errors and 10 s for one document).
 //
 // A document already in Cache was validated before and is not measured
-// again. The document is parsed here and again by gqlgen: parsing is
-// linear and bounded by the token limit; the walk is what is not.
+// again, nor one that cannot be over either bound (short, and without
+// fragment spreads). Others are parsed here and again by gqlgen: parsing
+// is linear and bounded by the token limit; the walk is what is not.
 type WalkBound struct {
 	Cache     graphql.Cache[*ast.QueryDocument]
 	MaxTokens int
@@ -46,6 +47,13 @@ func (WalkBound) Validate(graphql.ExecutableSchema) error { return nil }
 // MutateOperationParameters refuses a document over the bounds; any other
 // parse error is left for gqlgen to report as usual.
 func (b WalkBound) MutateOperationParameters(ctx context.Context, p *graphql.RawParams) *gqlerror.Error {
+	// Without "..." there is no fragment spread, so the walk visits each
+	// node once; a document no longer than the token limit has no more
+	// tokens, nor nodes, than that. Most hand-written queries are such,
+	// and are not parsed twice.
+	if n := len(p.Query); n <= b.MaxTokens && weight(n)+n <= b.Budget && !strings.Contains(p.Query, "...") {
+		return nil
+	}
 	if b.Cache != nil {
 		if _, ok := b.Cache.Get(ctx, p.Query); ok {
 			return nil
