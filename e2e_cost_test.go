@@ -313,7 +313,9 @@ func TestIntrospectionNeedsAToken(t *testing.T) {
 	if status, r := e.post("", q, nil); status != http.StatusUnauthorized || len(r.Errors) != 1 || r.Errors[0].code() != "UNAUTHENTICATED" {
 		t.Fatalf("anonymous: %d %+v", status, r.Errors)
 	}
-	var out struct{ Schema struct{ QueryType struct{ Name string } } `json:"__schema"` }
+	var out struct {
+		Schema struct{ QueryType struct{ Name string } } `json:"__schema"`
+	}
 	e.do("alice", q, nil, &out)
 	if out.Schema.QueryType.Name != "Query" {
 		t.Fatalf("introspection as alice: %+v", out)
