@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/complexity"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
@@ -72,5 +74,32 @@ func TestCost(t *testing.T) {
 				t.Fatalf("cost %d, want [%d, %d]", got, tt.min, tt.max)
 			}
 		})
+	}
+}
+
+// TestCostMatchesGqlgen: without introspection, the cost is gqlgen's own
+// (complexity.Calculate, which expands every spread), on random valid
+// documents full of fragments.
+func TestCostMatchesGqlgen(t *testing.T) {
+	es := graph.NewExecutableSchema(graph.Config{})
+	rng := rand.New(rand.NewPCG(11, 5))
+	compared := 0
+	for range 2500 {
+		q := randomDocument(rng, es.Schema())
+		doc, err := parser.ParseQuery(&ast.Source{Input: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs := validator.ValidateWithRules(es.Schema(), doc, nil); len(errs) > 0 {
+			continue
+		}
+		want := complexity.Calculate(context.Background(), es, doc.Operations[0], nil)
+		if got := Cost(context.Background(), es, doc.Operations[0], nil); got != want {
+			t.Fatalf("cost %d, gqlgen %d, for\n%s", got, want, q)
+		}
+		compared++
+	}
+	if compared < 250 {
+		t.Fatalf("only %d valid documents compared", compared)
 	}
 }

@@ -2,6 +2,8 @@ package gqlguard
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -94,4 +96,80 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// randomDocument is a random document over taskpulse's schema, built to
+// collide: few response names, few argument values, fragments (each may
+// spread only those defined before it: no cycles) and inline fragments
+// everywhere.
+func randomDocument(rng *rand.Rand, schema *ast.Schema) string {
+	pick := func(n int) int { return rng.IntN(n) }
+	objects := []string{"Query", "User", "Task", "Project", "Team"}
+	var set func(typ string, depth int, frags map[string][]string) string
+	field := func(typ string, depth int, frags map[string][]string) string {
+		fields := schema.Types[typ].Fields
+		f := fields[pick(len(fields))]
+		if strings.HasPrefix(f.Name, "__") {
+			return "__typename"
+		}
+		var b strings.Builder
+		if pick(3) == 0 {
+			b.WriteString([]string{"a", "b", "id"}[pick(3)] + ": ")
+		}
+		b.WriteString(f.Name)
+		var args []string
+		for _, a := range f.Arguments {
+			if a.Type.NonNull || pick(2) == 0 {
+				v := []string{`"1"`, `"2"`, "null"}[pick(3)]
+				if a.Type.Name() != "ID" && a.Type.Name() != "String" {
+					continue
+				}
+				if a.Type.NonNull && v == "null" {
+					v = `"1"`
+				}
+				args = append(args, a.Name+": "+v)
+			}
+		}
+		if len(args) > 0 {
+			b.WriteString("(" + strings.Join(args, ", ") + ")")
+		}
+		if t := schema.Types[f.Type.Name()]; t.Kind == ast.Object {
+			if depth <= 0 {
+				return ""
+			}
+			b.WriteString(" " + set(t.Name, depth-1, frags))
+		}
+		return b.String()
+	}
+	set = func(typ string, depth int, frags map[string][]string) string {
+		var parts []string
+		for range 1 + pick(4) {
+			switch r := pick(10); {
+			case r < 6:
+				if f := field(typ, depth, frags); f != "" {
+					parts = append(parts, f)
+				}
+			case r < 8 && depth > 0:
+				parts = append(parts, "... on "+typ+" "+set(typ, depth-1, frags))
+			default:
+				if names := frags[typ]; len(names) > 0 {
+					parts = append(parts, "..."+names[pick(len(names))])
+				}
+			}
+		}
+		if len(parts) == 0 {
+			parts = append(parts, "__typename")
+		}
+		return "{ " + strings.Join(parts, " ") + " }"
+	}
+	// Fragments may spread only those defined before them: no cycles.
+	frags := map[string][]string{}
+	var defs strings.Builder
+	for j := range pick(5) {
+		typ := objects[pick(len(objects))]
+		name := fmt.Sprintf("F%d", j)
+		fmt.Fprintf(&defs, "fragment %s on %s %s\n", name, typ, set(typ, 2, frags))
+		frags[typ] = append(frags[typ], name)
+	}
+	return set("Query", 3, frags) + "\n" + defs.String()
 }

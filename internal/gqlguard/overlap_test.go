@@ -3,7 +3,9 @@ package gqlguard
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -141,4 +143,73 @@ func TestOverlapBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+var (
+	topOfMessage  = regexp.MustCompile(`^Fields "([^"]*)" conflict because`)
+	subfieldNames = regexp.MustCompile(`subfields "([^"]*)"`)
+	leafConflicts = regexp.MustCompile(`"([^"]*)" and "([^"]*)" are different fields|they have differing arguments|conflicting types "([^"]*)" and "([^"]*)"`)
+)
+
+// unordered reduces each conflict message to what conflicts, whatever the
+// order and repetition of its parts, and returns the distinct ones sorted.
+// gqlparser reports a conflict once per pair of fields, so three fields of
+// which two are identical give it twice (once in each order, or twice in
+// one message about subfields); the port, keeping identical fields once,
+// gives it once.
+func unordered(msgs []string) []string {
+	out := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		var leaves, subs []string
+		for _, g := range leafConflicts.FindAllStringSubmatch(m, -1) {
+			switch {
+			case g[1] != "" || g[2] != "":
+				leaves = append(leaves, "fields "+min(g[1], g[2])+"/"+max(g[1], g[2]))
+			case g[3] != "" || g[4] != "":
+				leaves = append(leaves, "types "+min(g[3], g[4])+"/"+max(g[3], g[4]))
+			default:
+				leaves = append(leaves, "arguments")
+			}
+		}
+		for _, g := range subfieldNames.FindAllStringSubmatch(m, -1) {
+			subs = append(subs, g[1])
+		}
+		slices.Sort(leaves)
+		slices.Sort(subs)
+		top := topOfMessage.FindStringSubmatch(m)
+		if top == nil {
+			top = []string{"", m}
+		}
+		out = append(out, top[1]+" | "+strings.Join(slices.Compact(subs), ",")+" | "+strings.Join(slices.Compact(leaves), ","))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// TestOverlapRandomDocuments compares the port with gqlparser's rule on
+// random documents over taskpulse's schema, built to collide: few response
+// names, few argument values, fragments and inline fragments spread
+// everywhere. Both must find the same conflicts.
+func TestOverlapRandomDocuments(t *testing.T) {
+	schema := testSchema(t)
+	rng := rand.New(rand.NewPCG(5, 2026))
+	mismatches := 0
+	conflicts := 0
+	for i := range 1500 {
+		q := randomDocument(rng, schema)
+		want := unordered(overlapOnly(t, schema, q, rules.OverlappingFieldsCanBeMergedRule.RuleFunc))
+		got := unordered(overlapOnly(t, schema, q, overlapRule(&validation{maxErrors: 1000, budget: 1 << 30})))
+		conflicts += len(want)
+		if !slices.Equal(got, want) {
+			mismatches++
+			t.Errorf("document %d:\n%s\ngot  %q\nwant %q", i, q, got, want)
+			if mismatches > 3 {
+				t.FailNow()
+			}
+		}
+	}
+	if conflicts < 300 {
+		t.Fatalf("only %d conflicts in 1,500 documents: the generator does not collide", conflicts)
+	}
+	t.Logf("%d conflicts found alike", conflicts)
 }
