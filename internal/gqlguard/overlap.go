@@ -45,7 +45,7 @@ func overlapRule(v *validation) core.RuleFunc {
 			if o.exhausted || v.full() {
 				return
 			}
-			o.walker = w
+			o.walker, o.found = w, 0
 			for _, c := range o.withinSelectionSet(set) {
 				c.report(addError)
 			}
@@ -73,7 +73,7 @@ type overlap struct {
 	v         *validation
 	walker    *core.Walker
 	exhausted bool
-	found     int // conflicts found, nested ones included
+	found     int // conflicts found by this check, not yet reported (nested ones included)
 
 	// fieldsFragment records a set of fields compared with a fragment (by
 	// identity and name), fragmentPairs two fragments compared (both
@@ -126,6 +126,9 @@ func (o *overlap) withinSelectionSet(set ast.SelectionSet) []*conflict {
 	var out []*conflict
 	o.within(&out, c.fields) // (A)
 	for i, a := range c.spreads {
+		if o.stop() {
+			break
+		}
 		o.betweenFieldsAndFragment(&out, false, c.fields, a) // (B)
 		for _, b := range c.spreads[i+1:] {
 			o.betweenFragments(&out, false, a, b) // (C)
@@ -183,6 +186,9 @@ func (o *overlap) betweenSubSelections(exclusive bool, setA, setB ast.SelectionS
 		o.betweenFieldsAndFragment(&out, exclusive, b.fields, s) // (I)
 	}
 	for _, sa := range a.spreads {
+		if o.stop() {
+			break
+		}
 		for _, sb := range b.spreads {
 			o.betweenFragments(&out, exclusive, sa, sb) // (J)
 		}
