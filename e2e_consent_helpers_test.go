@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -160,19 +157,3 @@ func (e *env) teamMembers(user, team string) []string {
 	return ids
 }
 
-// postRaw sends one GraphQL request as user and returns the status and the
-// response body as bytes.
-func (e *env) postRaw(user, query string, vars map[string]any) (int, []byte) {
-	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest("POST", e.m.URL()+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+e.token(user))
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("POST /graphql: %v", err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.StatusCode, raw
-}

@@ -256,7 +256,7 @@ func TestUnknownAndInvisibleUsersGetTheSameAnswer(t *testing.T) {
 				for k, v := range c.vars {
 					vars[k] = v
 				}
-				return e.postRaw("dave", c.query, vars)
+				return e.postRaw(context.Background(), "dave", c.query, vars)
 			}
 			sCarol, carol := answer("carol")
 			sGhost, ghost := answer("ghost")

@@ -10,60 +10,21 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
-	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/vektah/gqlparser/v2/ast"
-
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
-	"github.com/taskpulse/taskpulse/graph"
+	"github.com/taskpulse/taskpulse/internal/gqlguard"
 	"github.com/taskpulse/taskpulse/internal/metrics"
 	"github.com/taskpulse/taskpulse/playground"
-	"github.com/taskpulse/taskpulse/realtime/transport"
-	"github.com/taskpulse/taskpulse/resolvers"
 )
 
 // routes builds the HTTP surface: /graphql (HTTP, WebSocket, SSE), the
 // playground, health, readiness and metrics.
 func (m *Main) routes() http.Handler {
 	cfg := m.cfg
-	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Broker: m.broker, Registry: m.registry, Auth: m.authn}
-	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
-
-	topts := transport.Options{
-		Authenticate:   m.authenticateConn,
-		Registry:       m.registry,
-		CheckOrigin:    m.allowedOrigin,
-		InitTimeout:    cfg.WSInitTimeout,
-		PingInterval:   cfg.WSPingInterval,
-		WriteTimeout:   cfg.WSWriteTimeout,
-		ReadLimit:      cfg.WSReadLimit,
-		SendQueue:      cfg.WSSendQueue,
-		MaxSubsPerConn: cfg.MaxSubsPerConn,
-		Shapes:         transport.NewShapes(), // one for both: a query over WebSocket and SSE renders once per event
-		Logger:         m.log,
-	}
-	m.ws = transport.NewWebSocket(topts)
-	m.sse = transport.NewSSE(topts)
-
-	gql := handler.New(es)
-	// Order matters: gqlgen uses the first transport that supports a request.
-	gql.AddTransport(m.ws)
-	gql.AddTransport(m.sse)
-	gql.AddTransport(gqltransport.Options{AllowedMethods: []string{"GET", "POST", "OPTIONS"}})
-	gql.AddTransport(gqltransport.GET{})
-	gql.AddTransport(gqltransport.POST{})
-	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	gql.Use(extension.Introspection{})
-	gql.Use(extension.FixedComplexityLimit(cfg.GraphQLComplexityLimit))
-	gql.AroundOperations(m.currentRights)
-	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
-	gql.SetRecoverFunc(resolvers.Recover(m.log))
+	gql, queryCache := m.graphqlHandler()
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.cors(limitBody(cfg.HTTPMaxBody, m.authn.Middleware(sseNeedsToken(gql)))))
+	mux.Handle("/graphql", m.cors(limitBody(cfg.HTTPMaxBody, m.authn.Middleware(gql))))
 	pg := playground.Handler("/graphql")
 	mux.Handle("GET /{$}", pg)
 	mux.Handle("GET "+playground.AssetsPrefix, pg)
@@ -72,7 +33,7 @@ func (m *Main) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", m.ready)
-	mux.Handle("GET /metrics", m.metrics())
+	mux.Handle("GET /metrics", m.metrics(queryCache))
 	return mux
 }
 
@@ -88,22 +49,6 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// sseNeedsToken answers an SSE request without a token 401 before a stream
-// starts, as a bad token already is: an event stream cannot be anonymous,
-// and a client should not have to parse a stream to learn it.
-func sseNeedsToken(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := auth.ViewerFrom(r.Context()); !ok && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("WWW-Authenticate", `Bearer realm="taskpulse"`)
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"errors":[{"message":"missing token: send Authorization: Bearer <jwt>","extensions":{"code":"UNAUTHENTICATED"}}]}`))
-			return
-		}
 		next.ServeHTTP(w, r)
 	})
 }
@@ -188,7 +133,7 @@ func (m *Main) cors(next http.Handler) http.Handler {
 }
 
 // metrics registers what /metrics serves.
-func (m *Main) metrics() *metrics.Registry {
+func (m *Main) metrics(queryCache *gqlguard.QueryCache) *metrics.Registry {
 	reg := metrics.New()
 	f := func(v uint64) float64 { return float64(v) }
 	reg.Gauge("taskpulse_connections", "Open WebSocket and SSE connections on this instance.", func() float64 { return float64(m.registry.Len()) })
@@ -199,6 +144,7 @@ func (m *Main) metrics() *metrics.Registry {
 	reg.Counter("taskpulse_ws_frames_sent_total", "Frames written to WebSockets.", func() float64 { return f(m.ws.Stats().FramesSent) })
 	reg.Counter("taskpulse_ws_slow_consumer_drops_total", "Connections dropped because their send queue overflowed.", func() float64 { return f(m.ws.Stats().SlowConsumerDrops) })
 	reg.Gauge("taskpulse_ws_shapes", "Distinct subscription query shapes (payloads are encoded once per shape).", func() float64 { return float64(m.ws.Stats().Shapes) })
+	reg.Gauge("taskpulse_graphql_query_cache_bytes", "Bytes held by the cache of parsed GraphQL documents (GRAPHQL_QUERY_CACHE_BYTES bounds it).", func() float64 { return float64(queryCache.Bytes()) })
 	reg.Counter("process_cpu_seconds_total", "User and system CPU time of this process.", processCPUSeconds)
 	reg.Gauge("process_resident_memory_bytes", "Resident set size of this process.", processRSSBytes)
 	reg.Gauge("go_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })

@@ -78,8 +78,8 @@ func authorizationIn(m map[string]any) (token string, found, ok bool) {
 
 // Middleware authenticates HTTP requests by their Authorization header. A
 // valid Bearer token puts its Viewer in the request context. A request
-// without the header (or with an empty one) passes on anonymous: resolvers
-// answer UNAUTHENTICATED field by field. A header that is present but not a
+// without the header (or with an empty one) passes on anonymous, for
+// Required (or the handler) to decide. A header that is present but not a
 // valid Bearer token is answered 401 here, WebSocket upgrades included
 // (their connection_init token is checked by the transport).
 func (a *Authenticator) Middleware(next http.Handler) http.Handler {
@@ -110,6 +110,24 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithViewer(r.Context(), v)))
+	})
+}
+
+// Required answers 401 UNAUTHENTICATED to a request that reaches it
+// without a verified viewer (put it after Middleware), before next reads
+// its body: nothing a client sends is parsed or kept until it is known
+// who sent it. exempt(r) lets through requests that authenticate later by
+// other means (a WebSocket upgrade, in connection_init) or carry nothing to
+// run (OPTIONS).
+func Required(exempt func(*http.Request) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := ViewerFrom(r.Context()); ok || exempt(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		// RFC 6750 §3.1: a request without credentials gets no error code.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="taskpulse"`)
+		writeError(w, http.StatusUnauthorized, "missing token: send Authorization: Bearer <jwt>", errs.Unauthenticated)
 	})
 }
 

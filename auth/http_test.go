@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -253,5 +254,59 @@ func TestMiddlewareStoreFailure(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "connection refused") {
 		t.Errorf("the cause was not logged: %q", logged.String())
+	}
+}
+
+// TestRequired: after Middleware, a request without a viewer is refused
+// 401 before the handler reads anything, unless exempt; a viewer passes.
+func TestRequired(t *testing.T) {
+	a := newAuth(t, func(o *Options) { o.Now = time.Now })
+	good := mustIssue(t, a, "alice")
+	exempt := func(r *http.Request) bool { return r.Header.Get("Upgrade") == "websocket" }
+	var read atomic.Bool
+	h := a.Middleware(Required(exempt, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		read.Store(true)
+		whoami(w, r)
+	})))
+	tests := []struct {
+		name    string
+		headers [][2]string
+		status  int
+		body    string
+	}{
+		{name: "viewer", headers: [][2]string{{"Authorization", "Bearer " + good}}, status: 200, body: "alice admin=false"},
+		{name: "no header", status: 401},
+		{name: "empty header", headers: [][2]string{{"Authorization", " "}}, status: 401},
+		{name: "exempt", headers: [][2]string{{"Upgrade", "websocket"}}, status: 200, body: "anonymous"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			read.Store(false)
+			req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{me{id}}"}`))
+			for _, h := range tt.headers {
+				req.Header.Add(h[0], h[1])
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d (body %s)", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status == 200 {
+				if rec.Body.String() != tt.body {
+					t.Fatalf("handler saw %q, want %q", rec.Body, tt.body)
+				}
+				return
+			}
+			if read.Load() {
+				t.Fatal("the handler ran for an anonymous request")
+			}
+			if wa := rec.Header().Get("WWW-Authenticate"); wa != `Bearer realm="taskpulse"` {
+				t.Errorf("WWW-Authenticate = %q", wa)
+			}
+			var b gqlErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || len(b.Errors) != 1 || b.Errors[0].Extensions["code"] != "UNAUTHENTICATED" {
+				t.Fatalf("body %s (%v): want one UNAUTHENTICATED error", rec.Body, err)
+			}
+		})
 	}
 }

@@ -124,8 +124,28 @@ type Config struct {
 	// body accepted, in bytes.
 	HTTPMaxBody int64
 	// GraphQLComplexityLimit (GRAPHQL_COMPLEXITY_LIMIT, default 1000) is the
-	// highest query complexity executed.
+	// highest operation cost executed: each field 1, __schema 500 more,
+	// __type 50 more (gqlguard.Complexity).
 	GraphQLComplexityLimit int
+	// GraphQLIntrospection (GRAPHQL_INTROSPECTION, default true) answers
+	// __schema and __type for authenticated clients; false refuses them.
+	GraphQLIntrospection bool
+	// GraphQLMaxTokens (GRAPHQL_MAX_TOKENS, default 15000) is the most
+	// tokens a document may have.
+	GraphQLMaxTokens int
+	// GraphQLMaxErrors (GRAPHQL_MAX_ERRORS, default 20) is the most errors
+	// a response carries; validation stops collecting after it.
+	GraphQLMaxErrors int
+	// GraphQLValidationBudget (GRAPHQL_VALIDATION_BUDGET, default 50000)
+	// bounds validation: the nodes its walk may visit, and separately the
+	// field comparisons that check same-named fields merge.
+	GraphQLValidationBudget int
+	// GraphQLQueryCacheBytes (GRAPHQL_QUERY_CACHE_BYTES, default 32 MiB)
+	// bounds the cache of parsed documents, in bytes.
+	GraphQLQueryCacheBytes int64
+	// GraphQLMaxResponseBytes (GRAPHQL_MAX_RESPONSE_BYTES, default 16 MiB)
+	// is the largest response data, in bytes.
+	GraphQLMaxResponseBytes int64
 
 	// LogLevel (LOG_LEVEL: debug, info, warn or error; default info) is the
 	// least severe level logged.
@@ -204,6 +224,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		HTTPMaxBody:            int64(r.positiveInt("HTTP_MAX_BODY", mebibyte)),
 		GraphQLComplexityLimit: r.positiveInt("GRAPHQL_COMPLEXITY_LIMIT", 1000),
 
+		GraphQLIntrospection:    r.boolean("GRAPHQL_INTROSPECTION", true),
+		GraphQLMaxTokens:        r.positiveInt("GRAPHQL_MAX_TOKENS", 15000),
+		GraphQLMaxErrors:        r.positiveInt("GRAPHQL_MAX_ERRORS", 20),
+		GraphQLValidationBudget: r.positiveInt("GRAPHQL_VALIDATION_BUDGET", 50000),
+		GraphQLQueryCacheBytes:  int64(r.positiveInt("GRAPHQL_QUERY_CACHE_BYTES", 32*mebibyte)),
+		GraphQLMaxResponseBytes: int64(r.positiveInt("GRAPHQL_MAX_RESPONSE_BYTES", 16*mebibyte)),
+
 		LogLevel:  r.logLevel("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
 	}
@@ -257,6 +284,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("wsSendQueue", c.WSSendQueue),
 		slog.Int64("httpMaxBody", c.HTTPMaxBody),
 		slog.Int("graphqlComplexityLimit", c.GraphQLComplexityLimit),
+		slog.Bool("graphqlIntrospection", c.GraphQLIntrospection),
+		slog.Int("graphqlMaxTokens", c.GraphQLMaxTokens),
+		slog.Int("graphqlMaxErrors", c.GraphQLMaxErrors),
+		slog.Int("graphqlValidationBudget", c.GraphQLValidationBudget),
+		slog.Int64("graphqlQueryCacheBytes", c.GraphQLQueryCacheBytes),
+		slog.Int64("graphqlMaxResponseBytes", c.GraphQLMaxResponseBytes),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("logFormat", c.LogFormat),
 		slog.String("tlsCertFile", c.TLSCertFile),
@@ -308,6 +341,21 @@ func positive[T int | time.Duration](r *reader, name string, def T, parse func(s
 		return def
 	}
 	return n
+}
+
+// boolean reads true/false (also 1/0, yes/no, on/off); unset means def.
+func (r *reader) boolean(name string, def bool) bool {
+	switch v := strings.ToLower(r.str(name, "")); v {
+	case "":
+		return def
+	case "true", "1", "yes", "on":
+		return true
+	case "false", "0", "no", "off":
+		return false
+	default:
+		r.fail(name, r.getenv(name), "want true or false")
+		return def
+	}
 }
 
 func (r *reader) oneOf(name, def string, allowed ...string) string {

@@ -39,6 +39,13 @@ func defaults() Config {
 		GraphQLComplexityLimit: 1000,
 		LogLevel:               slog.LevelInfo,
 		LogFormat:              "text",
+
+		GraphQLIntrospection:    true,
+		GraphQLMaxTokens:        15000,
+		GraphQLMaxErrors:        20,
+		GraphQLValidationBudget: 50000,
+		GraphQLQueryCacheBytes:  32 << 20,
+		GraphQLMaxResponseBytes: 16 << 20,
 	}
 }
 
@@ -102,6 +109,14 @@ func TestOverrides(t *testing.T) {
 		{"ws send queue", map[string]string{"WS_SEND_QUEUE": "16"}, func(c *Config) { c.WSSendQueue = 16 }},
 		{"http max body", map[string]string{"HTTP_MAX_BODY": "4096"}, func(c *Config) { c.HTTPMaxBody = 4096 }},
 		{"complexity", map[string]string{"GRAPHQL_COMPLEXITY_LIMIT": "200"}, func(c *Config) { c.GraphQLComplexityLimit = 200 }},
+		{"introspection off", map[string]string{"GRAPHQL_INTROSPECTION": "false"}, func(c *Config) { c.GraphQLIntrospection = false }},
+		{"introspection 0", map[string]string{"GRAPHQL_INTROSPECTION": "0"}, func(c *Config) { c.GraphQLIntrospection = false }},
+		{"introspection on", map[string]string{"GRAPHQL_INTROSPECTION": " TRUE "}, func(c *Config) { c.GraphQLIntrospection = true }},
+		{"max tokens", map[string]string{"GRAPHQL_MAX_TOKENS": "500"}, func(c *Config) { c.GraphQLMaxTokens = 500 }},
+		{"max errors", map[string]string{"GRAPHQL_MAX_ERRORS": "3"}, func(c *Config) { c.GraphQLMaxErrors = 3 }},
+		{"validation budget", map[string]string{"GRAPHQL_VALIDATION_BUDGET": "1000"}, func(c *Config) { c.GraphQLValidationBudget = 1000 }},
+		{"query cache bytes", map[string]string{"GRAPHQL_QUERY_CACHE_BYTES": "1048576"}, func(c *Config) { c.GraphQLQueryCacheBytes = 1 << 20 }},
+		{"max response bytes", map[string]string{"GRAPHQL_MAX_RESPONSE_BYTES": "65536"}, func(c *Config) { c.GraphQLMaxResponseBytes = 65536 }},
 		{"log level debug", map[string]string{"LOG_LEVEL": "debug"}, func(c *Config) { c.LogLevel = slog.LevelDebug }},
 		{"log level upper", map[string]string{"LOG_LEVEL": "WARN"}, func(c *Config) { c.LogLevel = slog.LevelWarn }},
 		{"log level error", map[string]string{"LOG_LEVEL": "error"}, func(c *Config) { c.LogLevel = slog.LevelError }},
@@ -169,6 +184,12 @@ func TestInvalid(t *testing.T) {
 		{"ws send queue zero", "WS_SEND_QUEUE", "0", "greater than 0"},
 		{"http body negative", "HTTP_MAX_BODY", "-10", "greater than 0"},
 		{"complexity bad", "GRAPHQL_COMPLEXITY_LIMIT", "lots", "whole number"},
+		{"introspection bad", "GRAPHQL_INTROSPECTION", "maybe", "true or false"},
+		{"max tokens zero", "GRAPHQL_MAX_TOKENS", "0", "greater than 0"},
+		{"max errors negative", "GRAPHQL_MAX_ERRORS", "-1", "greater than 0"},
+		{"validation budget bad", "GRAPHQL_VALIDATION_BUDGET", "1e5", "whole number"},
+		{"query cache unit", "GRAPHQL_QUERY_CACHE_BYTES", "32MiB", "whole number"},
+		{"response bytes zero", "GRAPHQL_MAX_RESPONSE_BYTES", "0", "greater than 0"},
 		{"log level", "LOG_LEVEL", "verbose", "debug, info, warn, error"},
 		{"log format", "LOG_FORMAT", "yaml", "text, json"},
 	}

@@ -118,7 +118,7 @@
   /* What the bar says about the token. Only a hint: the server verifies it. */
   function describeToken() {
     if (!token) {
-      return { text: 'no token: queries run unauthenticated', state: 'error' };
+      return { text: 'no token: paste one to load the schema and run operations', state: 'error' };
     }
     var claims = decodeClaims(token);
     if (!claims) {
@@ -264,7 +264,11 @@
       React.createElement(GraphiQL, {
         fetcher: fetcher,
         defaultQuery: DEFAULT_QUERY,
-        shouldPersistHeaders: false
+        shouldPersistHeaders: false,
+        /* The server answers 401 to everything sent without a token, so
+         * there is no schema to fetch until one is set (null: GraphiQL does
+         * not ask; undefined: it introspects with the token). */
+        schema: token ? undefined : null
       })
     );
   }

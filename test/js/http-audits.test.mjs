@@ -56,9 +56,27 @@ test('GraphQL-over-HTTP audits (graphql-http serverAudits)', async (t) => {
   console.log(`graphql-http audits: ok ${counts.ok}, warn ${counts.warn}, notice ${counts.notice}, error ${counts.error}`);
 });
 
-test('POST /graphql without a token is refused with UNAUTHENTICATED', async () => {
-  const { status, body } = await srv.post(null, '{ me { id } }');
-  assert.ok(!body.data?.me, `no data for an anonymous caller: ${JSON.stringify(body)}`);
-  assert.equal(body.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED', JSON.stringify(body));
-  assert.ok([200, 401].includes(status), `status ${status}`);
-});
+// Nothing is parsed, validated or cached for a caller without a token: the
+// request is refused 401 as a whole, GET and introspection included, and
+// the same document with a token is answered.
+for (const { name, request } of [
+  { name: 'POST a query', request: { method: 'POST', body: JSON.stringify({ query: '{ me { id } }' }) } },
+  { name: 'POST a mutation', request: { method: 'POST', body: JSON.stringify({ query: 'mutation { createTeam(input: {name: "x"}) { id } }' }) } },
+  { name: 'POST introspection', request: { method: 'POST', body: JSON.stringify({ query: '{ __schema { queryType { name } } }' }) } },
+  { name: 'POST a document that does not parse', request: { method: 'POST', body: JSON.stringify({ query: '{ me {' }) } },
+  { name: 'GET a query', request: { method: 'GET', query: '?query=' + encodeURIComponent('{ me { id } }') } },
+]) {
+  test(`${name} without a token is refused 401 UNAUTHENTICATED`, async () => {
+    const { method, body, query = '' } = request;
+    const headers = { 'Content-Type': 'application/json', Accept: 'application/graphql-response+json' };
+    const res = await withTimeout(fetch(srv.httpURL + query, { method, headers, body }), 10000, name);
+    const answer = await res.json();
+    assert.equal(res.status, 401, JSON.stringify(answer));
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer /);
+    assert.deepEqual(answer.errors?.map((e) => e.extensions?.code), ['UNAUTHENTICATED'], JSON.stringify(answer));
+    assert.equal(answer.data, undefined, 'no data for an anonymous caller');
+
+    const authed = await withTimeout(authedFetch(srv.httpURL + query, { method, headers, body }), 10000, `${name} with a token`);
+    assert.notEqual(authed.status, 401, `with a token: ${await authed.text()}`);
+  });
+}

@@ -61,7 +61,7 @@ async function openPage() {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.setDefaultTimeout(10000);
-  const seen = { errors: [], csp: [], external: [], authHeaders: [], inits: [] };
+  const seen = { errors: [], csp: [], external: [], authHeaders: [], inits: [], introspections: [] };
   page.on('pageerror', (e) => seen.errors.push(e.message));
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) seen.csp.push(m.text());
@@ -70,6 +70,12 @@ async function openPage() {
     const u = r.url();
     if (!u.startsWith(srv.url + '/') && !u.startsWith('data:') && !u.startsWith(srv.wsURL)) seen.external.push(u);
     if (u === srv.httpURL && r.method() === 'POST') seen.authHeaders.push(r.headers().authorization ?? null);
+  });
+  page.on('response', (r) => {
+    const req = r.request();
+    if (req.url() === srv.httpURL && req.method() === 'POST' && /__schema/.test(req.postData() ?? '')) {
+      seen.introspections.push({ status: r.status(), auth: req.headers().authorization ?? null });
+    }
   });
   page.on('websocket', (ws) => {
     ws.on('framesent', ({ payload }) => {
@@ -115,8 +121,22 @@ test('playground: token, default subscription, live event in the result pane', {
     await page.locator('.graphiql-container').waitFor();
     assert.equal(await page.title(), 'taskpulse playground');
 
+    // Without a token the server refuses everything 401, so the page asks
+    // for nothing and says why.
+    await page.locator('#tp-status', { hasText: 'no token' }).waitFor();
+    await sleep(500);
+    assert.deepEqual(seen.introspections, [], 'no schema request without a token');
+
     await setToken(page, aliceToken);
     await page.locator('#tp-status', { hasText: 'alice' }).waitFor();
+    // The schema loads once the token is set.
+    await withTimeout(
+      (async () => {
+        while (!seen.introspections.some((i) => i.status === 200 && i.auth === `Bearer ${aliceToken}`)) await sleep(50);
+      })(),
+      10000,
+      `the schema fetched with alice's token: ${JSON.stringify(seen.introspections)}`,
+    );
 
     // The default editor content is the taskUpdates subscription.
     const editor = await page.evaluate(() => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.getValue());

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"github.com/taskpulse/taskpulse/auth"
+	"github.com/taskpulse/taskpulse/graph"
+	"github.com/taskpulse/taskpulse/internal/gqlguard"
+	"github.com/taskpulse/taskpulse/realtime/transport"
+	"github.com/taskpulse/taskpulse/resolvers"
+)
+
+// graphqlHandler builds /graphql: gqlgen's executor over the schema with
+// every transport (WebSocket, SSE, GET and POST) and the cost bounds of
+// gqlguard, behind the rule that nothing runs without a token. It sets
+// m.ws and m.sse, and returns the query cache for /metrics.
+func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
+	cfg := m.cfg
+	res := &resolvers.Resolver{Svc: m.svc, Hub: m.hub, Broker: m.broker, Registry: m.registry, Auth: m.authn}
+	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
+
+	topts := transport.Options{
+		Authenticate:   m.authenticateConn,
+		Registry:       m.registry,
+		CheckOrigin:    m.allowedOrigin,
+		InitTimeout:    cfg.WSInitTimeout,
+		PingInterval:   cfg.WSPingInterval,
+		WriteTimeout:   cfg.WSWriteTimeout,
+		ReadLimit:      cfg.WSReadLimit,
+		SendQueue:      cfg.WSSendQueue,
+		MaxSubsPerConn: cfg.MaxSubsPerConn,
+		Shapes:         transport.NewShapes(), // one for both: a query over WebSocket and SSE renders once per event
+		Logger:         m.log,
+	}
+	m.ws = transport.NewWebSocket(topts)
+	m.sse = transport.NewSSE(topts)
+
+	gql := handler.New(es)
+	// Order matters: gqlgen uses the first transport that supports a request.
+	gql.AddTransport(m.ws)
+	gql.AddTransport(m.sse)
+	gql.AddTransport(gqltransport.Options{AllowedMethods: []string{"GET", "POST", "OPTIONS"}})
+	gql.AddTransport(gqltransport.GET{})
+	gql.AddTransport(gqltransport.POST{})
+	cache := gqlguard.Install(gql, gqlguard.Options{
+		MaxTokens:        cfg.GraphQLMaxTokens,
+		MaxErrors:        cfg.GraphQLMaxErrors,
+		ValidationBudget: cfg.GraphQLValidationBudget,
+		ComplexityLimit:  cfg.GraphQLComplexityLimit,
+		MaxResponseBytes: cfg.GraphQLMaxResponseBytes,
+		QueryCacheBytes:  cfg.GraphQLQueryCacheBytes,
+		Introspection:    cfg.GraphQLIntrospection,
+	})
+	gql.AroundOperations(m.currentRights)
+	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
+	gql.SetRecoverFunc(resolvers.Recover(m.log))
+	return auth.Required(m.anonymousAllowed, gql), cache
+}
+
+// anonymousAllowed says which requests reach /graphql without a token: a
+// WebSocket upgrade, which authenticates in connection_init before any
+// document is read (m.ws.Supports is exactly what routes a request to the
+// WebSocket transport, so nothing else slips through as an "upgrade"), and
+// OPTIONS and HEAD, which carry no document. Everything else, SSE included,
+// is refused 401 before its body is read.
+func (m *Main) anonymousAllowed(r *http.Request) bool {
+	return r.Method == http.MethodOptions || r.Method == http.MethodHead || m.ws.Supports(r)
+}
