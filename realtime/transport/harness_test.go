@@ -153,7 +153,8 @@ func (queryRes) Me(ctx context.Context) (*model.User, error) {
 
 type userRes struct{}
 
-func (userRes) Online(context.Context, *model.User) (bool, error) { return true, nil }
+func (userRes) Online(context.Context, *model.User) (bool, error)              { return true, nil }
+func (userRes) Presence(context.Context, *model.User) (*model.Presence, error) { return nil, nil }
 
 type projectRes struct{ r *testRoot }
 
@@ -233,6 +234,14 @@ func (s subRes) ProjectUpdates(ctx context.Context, projectID string, after *str
 }
 
 func (s subRes) Notifications(ctx context.Context, after *string) (<-chan *model.NotificationEvent, error) {
+	return nil, errs.E(errs.BadUserInput, "not in these tests")
+}
+
+func (s subRes) UserActivity(ctx context.Context, userID string) (<-chan *model.ActivityEvent, error) {
+	return nil, errs.E(errs.BadUserInput, "not in these tests")
+}
+
+func (s subRes) TeamUpdates(ctx context.Context, teamID string, after *string) (<-chan *model.TeamEvent, error) {
 	return nil, errs.E(errs.BadUserInput, "not in these tests")
 }
 
