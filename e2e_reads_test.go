@@ -139,6 +139,27 @@ func TestSlowBodyIs408(t *testing.T) {
 	}
 }
 
+// TestSlowBodyElsewhereIsCut: routes that ignore a body still have
+// net/http read it before answering; a body trickling in is cut there too.
+func TestSlowBodyElsewhereIsCut(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	e := start(t, map[string]string{"HTTP_BODY_TIMEOUT": timeout.String()})
+	addr := strings.TrimPrefix(e.m.URL(), "http://")
+	for _, head := range []string{"GET /healthz", "POST /healthz", "GET /", "PUT /nowhere"} {
+		t.Run(head, func(t *testing.T) {
+			began := time.Now()
+			s := startSlowRequest(t, addr, head+" HTTP/1.1\r\nHost: taskpulse\r\nContent-Length: 1000\r\n\r\n", 100*time.Millisecond)
+			res, _, err := s.response(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(began); took > timeout+time.Second {
+				t.Errorf("%d, connection closed after %v; want within a second of the %v timeout", res.StatusCode, took, timeout)
+			}
+		})
+	}
+}
+
 // TestBodyDeadlineEndsWithTheBody: a body that trickles in but completes
 // in time is served, and the deadline is lifted once it is in: an SSE
 // stream lives on well past HTTP_BODY_TIMEOUT and still delivers.

@@ -72,7 +72,7 @@ func (m *Main) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("GET /metrics", m.metrics())
-	return mux
+	return m.bodyDeadline(mux)
 }
 
 // sseNeedsToken answers an SSE request without a token 401 before a stream

@@ -20,10 +20,26 @@ import (
 // gqlgen's Allow answer).
 const allowedMethods = "GET, POST, OPTIONS"
 
+// bodyDeadline gives every request with a body HTTPBodyTimeout to send
+// it, on every route: a handler that ignores a body still has net/http
+// read (up to 256 KiB of) it before answering, and a client trickling it
+// would hold the connection for ever. limitRequests lifts the deadline on
+// /graphql once the body is in; net/http sets its own for the next request
+// on the connection.
+func (m *Main) bodyDeadline(next http.Handler) http.Handler {
+	timeout := m.cfg.HTTPBodyTimeout
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // limitRequests is the front door of /graphql: what a request must be
 // before anything authenticates, decodes or parses it.
 //   - A method other than GET, POST and OPTIONS: 405 with Allow.
-//   - A body is read whole here, under a read deadline of HTTPBodyTimeout
+//   - A body is read whole here, under bodyDeadline's read deadline
 //     (slower: 408 and the connection closed, so a client trickling bytes
 //     cannot hold a connection, and its file descriptor, for ever) and
 //     within HTTPMaxBody (larger: 413, declared or chunked). The deadline
@@ -66,11 +82,11 @@ func (m *Main) limitRequests(next http.Handler) http.Handler {
 	})
 }
 
-// readBody reads r's body within timeout and maxBody. On failure it
-// returns the status and message to answer.
+// readBody reads r's body, under the read deadline bodyDeadline set (of
+// timeout) and within maxBody. On failure it returns the status and
+// message to answer.
 func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout time.Duration) ([]byte, int, string) {
 	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(timeout))
 	buf := bytes.NewBuffer(make([]byte, 0, max(min(r.ContentLength, maxBody), 0)+bytes.MinRead))
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
@@ -88,8 +104,9 @@ func readBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout tim
 	case errors.As(err, &tooBig):
 		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", maxBody)
 	case errors.Is(err, os.ErrDeadlineExceeded) || err == nil && r.Context().Err() != nil:
-		// (The second: the deadline fired in the background read, between
-		// the body's end and its lifting.)
+		// (The second: the deadline fired in net/http's background read,
+		// between the body's end and its lifting — or the client left;
+		// there is nothing to serve either way.)
 		return nil, http.StatusRequestTimeout, fmt.Sprintf("request body did not arrive within %v", timeout)
 	case err != nil:
 		return nil, http.StatusBadRequest, "request body could not be read"
