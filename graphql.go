@@ -30,6 +30,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		PingInterval:   cfg.WSPingInterval,
 		WriteTimeout:   cfg.WSWriteTimeout,
 		ReadLimit:      cfg.WSReadLimit,
+		MessageTimeout: cfg.WSMessageTimeout,
 		SendQueue:      cfg.WSSendQueue,
 		MaxSubsPerConn: cfg.MaxSubsPerConn,
 		Shapes:         transport.NewShapes(), // one for both: a query over WebSocket and SSE renders once per event
@@ -57,7 +58,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	gql.AroundOperations(m.currentRights)
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
-	return auth.Required(m.anonymousAllowed, gql), cache
+	return auth.Required(m.anonymousAllowed, m.limitRequests(gql)), cache
 }
 
 // anonymousAllowed says which requests reach /graphql without a token: a

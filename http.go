@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -20,11 +19,10 @@ import (
 // routes builds the HTTP surface: /graphql (HTTP, WebSocket, SSE), the
 // playground, health, readiness and metrics.
 func (m *Main) routes() http.Handler {
-	cfg := m.cfg
 	gql, queryCache := m.graphqlHandler()
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.cors(limitBody(cfg.HTTPMaxBody, m.authn.Middleware(gql))))
+	mux.Handle("/graphql", m.cors(m.authn.Middleware(gql)))
 	pg := playground.Handler("/graphql")
 	mux.Handle("GET /{$}", pg)
 	mux.Handle("GET "+playground.AssetsPrefix, pg)
@@ -34,23 +32,7 @@ func (m *Main) routes() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", m.ready)
 	mux.Handle("GET /metrics", m.metrics(queryCache))
-	return mux
-}
-
-// limitBody refuses a request whose declared body is over max with 413,
-// before anything reads it; a body without a length (chunked) is cut at max
-// by MaxBytesReader, which gqlgen reports as a GraphQL error.
-func limitBody(max int64, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			fmt.Fprintf(w, `{"errors":[{"message":"request body is larger than %d bytes","extensions":{"code":"BAD_USER_INPUT"}}]}`, max)
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
-		next.ServeHTTP(w, r)
-	})
+	return m.bodyDeadline(mux)
 }
 
 // ready answers 200 while the store answers and the server is not draining,
@@ -74,15 +56,22 @@ func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 // authenticateConn authenticates a WebSocket's connection_init (or an SSE
 // request): a token in the init payload wins; otherwise the request's
 // Authorization header, which the HTTP middleware has already verified
-// (its viewer is in the request context, so it is not verified twice). The
-// connection is closed at the token's expiry plus the verifier's leeway.
+// (its viewer is in the request context, so it is not verified twice).
+// Both may be sent, but must name the same user: a connection is one
+// user's, whichever credential a proxy or a client library added (4403
+// otherwise). The connection is closed at the token's expiry plus the
+// verifier's leeway.
 func (m *Main) authenticateConn(ctx context.Context, r *http.Request, init map[string]any) (context.Context, string, time.Time, error) {
 	v, ok := auth.ViewerFrom(r.Context())
 	if token, found := auth.TokenFromInitPayload(init); found {
-		var err error
-		if v, err = m.authn.Verify(ctx, token); err != nil {
+		iv, err := m.authn.Verify(ctx, token)
+		if err != nil {
 			return nil, "", time.Time{}, err
 		}
+		if ok && iv.UserID != v.UserID {
+			return nil, "", time.Time{}, errs.E(errs.Forbidden, "connection_init and the Authorization header name different users")
+		}
+		v = iv
 	} else if !ok {
 		return nil, "", time.Time{}, errs.E(errs.Unauthenticated, "missing token: send connection_init {\"token\": \"<jwt>\"} or an Authorization header")
 	}

@@ -126,6 +126,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
 		return nil, err
 	}
+	m.ln = m.limitConns(m.ln)
 	m.srv = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -119,10 +119,23 @@ type Config struct {
 	// to be written to one connection before it is dropped as a slow
 	// consumer.
 	WSSendQueue int
+	// WSMessageTimeout (WS_MESSAGE_TIMEOUT, default 10s) is how long a
+	// WebSocket message may take to arrive once its first frame has: a
+	// message still unfinished (fragments without FIN) is closed 1008.
+	WSMessageTimeout time.Duration
 
 	// HTTPMaxBody (HTTP_MAX_BODY, default 1 MiB) is the largest HTTP request
 	// body accepted, in bytes.
 	HTTPMaxBody int64
+	// HTTPBodyTimeout (HTTP_BODY_TIMEOUT, default 10s) is how long an HTTP
+	// request body (a POST, an SSE request) may take to arrive; slower is
+	// answered 408 and the connection closed.
+	HTTPBodyTimeout time.Duration
+	// MaxConns (MAX_CONNS) caps the open connections of the public
+	// listener; more wait in the listen backlog until one closes. 0 (unset)
+	// means the process's open-file limit minus a reserve (see
+	// httplimits.go), so accepting never exhausts file descriptors.
+	MaxConns int
 	// GraphQLComplexityLimit (GRAPHQL_COMPLEXITY_LIMIT, default 1000) is the
 	// highest operation cost executed: each field 1, __schema 500 more,
 	// __type 50 more (gqlguard.Complexity).
@@ -221,6 +234,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		WSReadLimit:    int64(r.positiveInt("WS_READ_LIMIT", mebibyte)),
 		WSSendQueue:    r.positiveInt("WS_SEND_QUEUE", 512),
 
+		WSMessageTimeout: r.duration("WS_MESSAGE_TIMEOUT", 10*time.Second),
+		HTTPBodyTimeout:  r.duration("HTTP_BODY_TIMEOUT", 10*time.Second),
+		MaxConns:         r.positiveInt("MAX_CONNS", 0),
+
 		HTTPMaxBody:            int64(r.positiveInt("HTTP_MAX_BODY", mebibyte)),
 		GraphQLComplexityLimit: r.positiveInt("GRAPHQL_COMPLEXITY_LIMIT", 1000),
 
@@ -283,6 +300,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("wsReadLimit", c.WSReadLimit),
 		slog.Int("wsSendQueue", c.WSSendQueue),
 		slog.Int64("httpMaxBody", c.HTTPMaxBody),
+		slog.Duration("wsMessageTimeout", c.WSMessageTimeout),
+		slog.Duration("httpBodyTimeout", c.HTTPBodyTimeout),
+		slog.Int("maxConns", c.MaxConns),
 		slog.Int("graphqlComplexityLimit", c.GraphQLComplexityLimit),
 		slog.Bool("graphqlIntrospection", c.GraphQLIntrospection),
 		slog.Int("graphqlMaxTokens", c.GraphQLMaxTokens),

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
@@ -31,7 +32,8 @@ import (
 // protocol errors (1002, 1009), on a connection that is ending.
 //
 // Its timers — keepalive pings, the silence limit, the init timeout, the
-// credentials' expiry — are the transport's sweeper (keepalive.go), which
+// credentials' expiry, an unfinished message — are the transport's sweeper
+// (keepalive.go), which
 // reads the atomics below: no timer, read deadline or goroutine per
 // connection.
 type wsConn struct {
@@ -46,6 +48,10 @@ type wsConn struct {
 	// something changes: connection_init's timeout (4408) before it, the
 	// credentials' expiry (4403) after; 0: none.
 	deadline atomic.Int64
+	// msgStart is the UnixNano at which the message being read began (its
+	// first frame's header arrived); 0 between messages. The sweeper closes
+	// the connection when it is older than MessageTimeout.
+	msgStart atomic.Int64
 	// nextPing is when the sweeper pings next; the sweeper's alone.
 	nextPing int64
 	// abortBy is the UnixNano by which the writes of a slow consumer's end
@@ -157,18 +163,42 @@ func (c *wsConn) received(typ int, r io.Reader) bool {
 		return true // waiting for the peer's close frame; gorilla skips the rest
 	}
 	c.touch()
-	c.heard.Store(c.lastActivity.Load())
+	now := c.lastActivity.Load()
+	c.heard.Store(now)
 	if typ != websocket.TextMessage {
 		c.closeWith(CloseBadRequest, "binary messages are not supported")
 		return true
 	}
+	// Its further frames, and the control frames between them, are read
+	// by ReadAll (gorilla's reader): the sweeper bounds the whole of it.
+	c.msgStart.Store(now)
 	data, err := io.ReadAll(r)
+	c.msgStart.Store(0)
 	if err != nil {
 		c.readFailed(err)
 		return false
 	}
+	// RFC 6455 §8.1: a text message must be UTF-8; gorilla does not check.
+	if !utf8.Valid(data) {
+		c.closeWith(CloseInvalidPayload, "Invalid message received: text is not valid UTF-8")
+		return true
+	}
 	c.handleAside(data)
 	return true
+}
+
+// messageTimedOut closes a connection whose message is still unfinished
+// after MessageTimeout (called by the sweeper). The reader, still reading
+// that message, is given closeGrace to take the peer's close frame, as
+// after any close, even if the writer is held up by this client.
+func (c *wsConn) messageTimedOut() {
+	c.mu.Lock()
+	already := c.closing // then that close bounds the reader
+	c.closeLocked(ClosePolicyViolation, fmt.Sprintf("Message not completed within %v", c.t.opts.MessageTimeout))
+	c.mu.Unlock()
+	if !already {
+		_ = c.ws.SetReadDeadline(time.Now().Add(closeGrace))
+	}
 }
 
 // handleAside handles a message on a short-lived goroutine and waits for

@@ -11,9 +11,10 @@
 // stack stays at 2 KiB: client messages are handled on a short-lived
 // goroutine the reader waits for (gqlgen's parse, validate and execute of a
 // subscribe would otherwise leave the reader's stack grown). Its timers —
-// pings, the silence limit, the init timeout, the credentials' expiry — are
-// one sweeper per transport reading a few atomics per connection per tick,
-// so a healthy connection holds no timer and sets no deadline.
+// pings, the silence limit, the init timeout, the credentials' expiry, a
+// client message unfinished after MessageTimeout — are one sweeper per
+// transport reading a few atomics per connection per tick, so a healthy
+// connection holds no timer and sets no deadline.
 //
 // Outbound frames go into a bounded per-connection queue (a mutex and a
 // slice); enqueueing never blocks. A connection with frames is queued once
@@ -123,5 +124,7 @@
 // graphql-transport-ws codes are exact (see the constants). Project codes:
 // 4010 "slow consumer" — the client did not read fast enough and its queue
 // overflowed; graphql-ws clients retry after it, and a resubscribing client
-// should refetch what it may have missed.
+// should refetch what it may have missed. RFC 6455 codes for bad reads:
+// 1007 a text message that is not UTF-8, 1008 a message not finished
+// within MessageTimeout of its first frame, 1009 one over ReadLimit.
 package transport

@@ -8,10 +8,12 @@ import (
 // sweeper is a WebSocket transport's one timer. Every tick it walks the
 // connections and, for each one due, pings it (every PingInterval), drops
 // it when silent for twice PingInterval (the reader's read is ended, so
-// it tears down), or closes it past its deadline (no connection_init
-// within InitTimeout: 4408; credentials expired: 4403). A connection
-// therefore holds no timer and sets no read deadline while it is healthy,
-// and the checks cost a few atomic loads per connection per tick.
+// it tears down), closes it past its deadline (no connection_init within
+// InitTimeout: 4408; credentials expired: 4403), or closes it when a
+// message it started is still unfinished after MessageTimeout (1008). A
+// connection therefore holds no timer and sets no read deadline while it
+// is healthy, and the checks cost a few atomic loads per connection per
+// tick.
 type sweeper struct {
 	tick time.Duration
 	// quit is nil until started, closed to stop; both under the
@@ -30,7 +32,7 @@ const maxSweepTick = 500 * time.Millisecond
 // sweepTick is the sweeper's period for the transport's options: fine
 // enough for the shortest timer it serves, at most maxSweepTick.
 func sweepTick(o Options) time.Duration {
-	return min(max(min(o.PingInterval, o.InitTimeout)/4, 5*time.Millisecond), maxSweepTick)
+	return min(max(min(o.PingInterval, o.InitTimeout, o.MessageTimeout)/4, 5*time.Millisecond), maxSweepTick)
 }
 
 // startLocked starts the sweeper with the first connection (a transport
@@ -74,9 +76,11 @@ func (s *sweeper) run(t *WebSocket) {
 // only) and acts on the due ones after releasing it.
 func (s *sweeper) sweep(t *WebSocket, now int64) {
 	silence := 2 * int64(t.opts.PingInterval)
+	msgLimit := int64(t.opts.MessageTimeout)
 	t.mu.Lock()
 	for c := range t.conns {
-		if d := c.deadline.Load(); now >= c.nextPing || now-c.heard.Load() > silence || d != 0 && now >= d {
+		d, ms := c.deadline.Load(), c.msgStart.Load()
+		if now >= c.nextPing || now-c.heard.Load() > silence || d != 0 && now >= d || ms != 0 && now-ms > msgLimit {
 			s.due = append(s.due, c)
 		}
 	}
@@ -88,6 +92,9 @@ func (s *sweeper) sweep(t *WebSocket, now int64) {
 			// close frame, the peer is not listening.
 			_ = c.ws.SetReadDeadline(time.Unix(0, now))
 			continue
+		}
+		if ms := c.msgStart.Load(); ms != 0 && now-ms > msgLimit && c.msgStart.CompareAndSwap(ms, 0) {
+			c.messageTimedOut()
 		}
 		if d := c.deadline.Load(); d != 0 && now >= d {
 			c.expire(now)

@@ -11,10 +11,13 @@ import (
 )
 
 // Close codes. The 44xx codes and their reasons are graphql-transport-ws's
-// (enisdenjo/graphql-ws PROTOCOL.md); 4010 is taskpulse's own.
+// (enisdenjo/graphql-ws PROTOCOL.md); 4010 is taskpulse's own; 1007 and
+// 1008 are RFC 6455's.
 const (
 	CloseNormal                 = 1000
 	CloseGoingAway              = 1001
+	CloseInvalidPayload         = 1007 // a text message that is not UTF-8
+	ClosePolicyViolation        = 1008 // a message not finished within MessageTimeout
 	CloseInternalError          = 4500
 	CloseBadRequest             = 4400
 	CloseUnauthorized           = 4401
@@ -42,6 +45,7 @@ const (
 	DefaultPingInterval   = 20 * time.Second
 	DefaultWriteTimeout   = 10 * time.Second
 	DefaultReadLimit      = 1 << 20
+	DefaultMessageTimeout = 10 * time.Second
 	DefaultSendQueue      = 512
 	DefaultSendQueueBytes = 4 << 20
 	DefaultMaxSubsPerConn = 100
@@ -94,6 +98,13 @@ type Options struct {
 	// ReadLimit is the largest message a client may send (1009 above it;
 	// SSE: the largest request body). Default 1 MiB.
 	ReadLimit int64
+	// MessageTimeout is how long a WebSocket message may take to arrive
+	// once its first frame has; a message still unfinished then (fragments
+	// without FIN, a frame trickling in) closes the socket with 1008. Pings
+	// and pongs between fragments do not extend it. It bounds how long a
+	// client can hold up to ReadLimit bytes of the server's memory. (An SSE
+	// request body is bounded by the HTTP server.) Default 10s.
+	MessageTimeout time.Duration
 	// SendQueue is how many frames may wait for a connection's writer
 	// before the client is dropped as a slow consumer (4010). Default 512.
 	SendQueue int
@@ -127,6 +138,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadLimit <= 0 {
 		o.ReadLimit = DefaultReadLimit
+	}
+	if o.MessageTimeout <= 0 {
+		o.MessageTimeout = DefaultMessageTimeout
 	}
 	if o.SendQueue <= 0 {
 		o.SendQueue = DefaultSendQueue
