@@ -156,4 +156,3 @@ func (e *env) teamMembers(user, team string) []string {
 	}
 	return ids
 }
-
