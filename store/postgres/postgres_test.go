@@ -2,10 +2,18 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"go.uber.org/goleak"
 
+	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/internal/pgtest"
 	"github.com/taskpulse/taskpulse/store"
 	"github.com/taskpulse/taskpulse/store/storetest"
@@ -14,9 +22,13 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // openT opens a store on url and closes it when t ends.
-func openT(t testing.TB, url string) *Store {
+func openT(t testing.TB, url string, opts ...Options) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), url, Options{})
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	s, err := Open(context.Background(), url, o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -34,3 +46,359 @@ func newStore(t testing.TB) *Store { return openT(t, pgtest.NewDatabase(t)) }
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 }
+
+func TestOpenErrors(t *testing.T) {
+	t.Parallel()
+	missing := pgtest.NewDatabase(t) + "_missing"
+	tests := []struct {
+		name, url string
+		want      []string // all in the message
+	}{
+		{"not a URL", "postgres://db:5432/%zz", []string{"postgres:"}},
+		{"nobody listening", "postgres://app:hunter2@127.0.0.1:1/tp?connect_timeout=2", []string{"127.0.0.1", "tp"}},
+		{"no such database", missing, []string{"_missing"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Open(context.Background(), tc.url, Options{})
+			if err == nil {
+				_ = s.Close()
+				t.Fatalf("Open(%q) succeeded, want an error", tc.url)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
+	}
+}
+
+// Options.MaxConns sizes the pool; without it the URL's pool_max_conns
+// holds.
+func TestPoolSize(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	if got := openT(t, url, Options{MaxConns: 3}).pool.Config().MaxConns; got != 3 {
+		t.Errorf("MaxConns 3: pool of %d", got)
+	}
+	if got := openT(t, url+"&pool_max_conns=5", Options{}).pool.Config().MaxConns; got != 5 {
+		t.Errorf("pool_max_conns=5: pool of %d", got)
+	}
+}
+
+// Text PostgreSQL cannot hold (a NUL character, bytes that are not UTF-8)
+// is the client's mistake, not an internal error, whether stored or looked
+// up.
+func TestTextPostgresCannotHold(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	if _, err := s.CreateUser(ctx, store.User{ID: "alice", Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]func() error{
+		"task title with NUL": func() error {
+			_, err := s.CreateTask(ctx, store.Task{Title: "a\x00b", UserID: "alice"})
+			return err
+		},
+		"user name not UTF-8": func() error {
+			_, err := s.CreateUser(ctx, store.User{ID: "bob", Name: "\xff\xfe"})
+			return err
+		},
+		"lookup by an id with NUL": func() error {
+			_, err := s.Task(ctx, "tsk_\x00")
+			return err
+		},
+		"membership of an id with NUL": func() error {
+			_, err := s.IsProjectMember(ctx, "prj\x00", "alice")
+			return err
+		},
+	}
+	for name, call := range calls {
+		if err := call(); errs.CodeOf(err) != errs.BadUserInput {
+			t.Errorf("%s: got %v (code %s), want BAD_USER_INPUT", name, err, errs.CodeOf(err))
+		}
+	}
+}
+
+// The schema enforces references on its own, not only through the store's
+// checks: a row written around the store cannot dangle.
+func TestForeignKeysEnforced(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	_, err := s.pool.Exec(t.Context(), `INSERT INTO tasks
+		(id, title, status, project_id, user_id, version, created_at, updated_at)
+		VALUES ('tsk_x', 'x', 'TODO', 'prj_missing', 'nobody', 1, now(), now())`)
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) || pg.Code != "23503" {
+		t.Errorf("insert of a dangling task: got %v, want a foreign key violation (23503)", err)
+	}
+}
+
+// The columns hold what the domain holds: instants with a time zone, at
+// microseconds, and booleans.
+func TestColumnTypes(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	rows, err := s.pool.Query(t.Context(), `SELECT table_name, column_name, data_type, COALESCE(datetime_precision, -1)
+		FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'
+			AND (column_name LIKE '%\_at' OR data_type IN ('boolean', 'integer', 'smallint')
+				OR column_name IN ('admin', 'disabled', 'is_read'))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var table, column, typ string
+		var precision int
+		if err := rows.Scan(&table, &column, &typ, &precision); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		switch {
+		case strings.HasSuffix(column, "_at"):
+			if typ != "timestamp with time zone" || precision != 6 {
+				t.Errorf("%s.%s is %s(%d), want timestamp with time zone(6)", table, column, typ, precision)
+			}
+		case typ != "boolean":
+			t.Errorf("%s.%s is %s, want boolean", table, column, typ)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 13 { // 10 instants, 3 flags
+		t.Errorf("checked %d columns, want 13", n)
+	}
+}
+
+func TestDataSurvivesReopen(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := pgtest.NewDatabase(t)
+	s, err := Open(ctx, url, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	revoked := time.Date(2025, 1, 2, 3, 4, 5, 678912000, time.UTC)
+	u, err := s.CreateUser(ctx, store.User{ID: "alice", Name: "Alice", Email: "a@x", Admin: true, SessionsRevokedAt: revoked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.CreateProject(ctx, store.Project{Name: "P", OwnerID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := s.CreateTask(ctx, store.Task{Title: "T", ProjectID: p.ID, UserID: "alice", AssignedTo: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk, err = s.UpdateTask(ctx, tk.ID, store.TaskPatch{Status: ptr(store.StatusDone)}); err != nil {
+		t.Fatal(err)
+	}
+	key, err := s.SetSettingIfAbsent(ctx, "jwt_key", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openT(t, url)
+	if got, err := s.User(ctx, "alice"); err != nil || got != u {
+		t.Errorf("user after reopen: %+v, %v; want %+v", got, err, u)
+	}
+	if got, err := s.Project(ctx, p.ID); err != nil || got != p {
+		t.Errorf("project after reopen: %+v, %v; want %+v", got, err, p)
+	}
+	if got, err := s.Task(ctx, tk.ID); err != nil || got != tk {
+		t.Errorf("task after reopen: %+v, %v; want %+v", got, err, tk)
+	}
+	if got, err := s.SetSettingIfAbsent(ctx, "jwt_key", "other"); err != nil || got != key {
+		t.Errorf("setting after reopen: %q, %v; want %q", got, err, key)
+	}
+}
+
+// Two stores on one database stand for two instances: their writers run
+// at once, and nothing is lost or doubled.
+func TestTwoStoresOnOneDatabase(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	stores := []*Store{openT(t, url), openT(t, url)}
+	ctx := t.Context()
+	if _, err := stores[0].CreateUser(ctx, store.User{ID: "alice", Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	hot, err := stores[0].CreateTask(ctx, store.Task{Title: "hot", UserID: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 4, 25
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := stores[g%2]
+			for i := range each {
+				if _, err := s.CreateTask(ctx, store.Task{Title: fmt.Sprint(g, "-", i), UserID: "alice"}); err != nil {
+					t.Errorf("goroutine %d: CreateTask: %v", g, err)
+					return
+				}
+				if _, err := s.UpdateTask(ctx, hot.ID, store.TaskPatch{Title: ptr(fmt.Sprint(g, "-", i))}); err != nil {
+					t.Errorf("goroutine %d: UpdateTask: %v", g, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ts, err := stores[1].VisibleTasks(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 1+goroutines*each {
+		t.Errorf("%d tasks, want %d", len(ts), 1+goroutines*each)
+	}
+	got, err := stores[0].Task(ctx, hot.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int64(1 + goroutines*each); got.Version != want {
+		t.Errorf("hot task at version %d after %d updates from two stores, want %d", got.Version, goroutines*each, want)
+	}
+}
+
+// A project deleted while tasks and members are being added to it: every
+// add either lands before the delete (and the delete returns and removes
+// its task) or finds the project gone (NotFound). Nothing is left behind,
+// and no add fails any other way.
+func TestDeleteProjectRacesAdds(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	for _, id := range []string{"alice", "bob"} {
+		if _, err := s.CreateUser(ctx, store.User{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 20 {
+		p, err := s.CreateProject(ctx, store.Project{Name: "P", OwnerID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		created := map[string]bool{}
+		var deleted []store.Task
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for range 5 {
+					var err error
+					if w == 0 {
+						_, err = s.AddProjectMember(ctx, p.ID, "bob")
+					} else {
+						var tk store.Task
+						tk, err = s.CreateTask(ctx, store.Task{Title: "t", ProjectID: p.ID, UserID: "alice"})
+						if err == nil {
+							mu.Lock()
+							created[tk.ID] = true
+							mu.Unlock()
+						}
+					}
+					if err != nil && errs.CodeOf(err) != errs.NotFound {
+						t.Errorf("round %d: add beside DeleteProject: %v", round, err)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			var err error
+			if _, deleted, err = s.DeleteProject(ctx, p.ID); err != nil {
+				t.Errorf("round %d: DeleteProject: %v", round, err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		if len(deleted) != len(created) {
+			t.Errorf("round %d: %d tasks created, DeleteProject returned %d", round, len(created), len(deleted))
+		}
+		for _, tk := range deleted {
+			if !created[tk.ID] {
+				t.Errorf("round %d: DeleteProject returned %s, which no CreateTask returned", round, tk.ID)
+			}
+		}
+		var left int
+		if err := s.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM tasks WHERE project_id = $1)
+			+ (SELECT count(*) FROM project_members WHERE project_id = $1)`, p.ID).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left != 0 {
+			t.Errorf("round %d: %d rows of the deleted project remain", round, left)
+		}
+	}
+}
+
+// The store's methods run unchanged inside a caller's transaction (db on a
+// pgx.Tx): what they did commits or rolls back with it. This is the seam a
+// unit of work (the outbox) builds on.
+func TestMethodsRunInCallersTransaction(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := t.Context()
+	if _, err := s.CreateUser(ctx, store.User{ID: "alice", Name: "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, commit := range []bool{false, true} {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := db{q: tx}
+		p, err := in.CreateProject(ctx, store.Project{Name: "P", OwnerID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := in.CreateTask(ctx, store.Task{Title: "T", ProjectID: p.ID, UserID: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := in.ProjectTasks(ctx, p.ID); err != nil || len(got) != 1 {
+			t.Fatalf("inside the transaction: %v, %v", got, err)
+		}
+		// Outside it, nothing yet.
+		if _, err := s.Project(ctx, p.ID); errs.CodeOf(err) != errs.NotFound {
+			t.Errorf("uncommitted project visible outside: %v", err)
+		}
+		if commit {
+			err = tx.Commit(ctx)
+		} else {
+			err = tx.Rollback(ctx)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.Task(ctx, tk.ID)
+		if commit && err != nil {
+			t.Errorf("after commit: %v", err)
+		}
+		if !commit && errs.CodeOf(err) != errs.NotFound {
+			t.Errorf("after rollback: got %v, want NotFound", err)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
