@@ -34,7 +34,9 @@ func TestPostgresEndToEnd(t *testing.T) {
 		t.Fatalf("carol's invitations: %+v", invs.Invitations)
 	}
 	e.accept("carol", team)
-	var tm struct{ Team struct{ Members []struct{ ID string } } }
+	var tm struct {
+		Team struct{ Members []struct{ ID string } }
+	}
 	e.do("bob", `query($t: ID!) { team(id: $t) { members { id } } }`, map[string]any{"t": team}, &tm)
 	if got := joinIDs(tm.Team.Members); got != "alice,bob,carol" {
 		t.Fatalf("team members %s, want alice,bob,carol", got)
