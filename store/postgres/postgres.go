@@ -9,33 +9,35 @@
 //
 // SQLite gets its guarantees from a single writer. Here many connections,
 // and later many instances, write at once, so each guarantee comes from a
-// transaction or a lock, and none from a lock in this process:
+// statement, a transaction or a row lock in the database, none from a lock
+// in this process.
 //
-//   - One statement where one suffices. UpdateTask is UPDATE … SET version =
-//     version + 1 … RETURNING: concurrent updates of a task queue on its row
-//     lock and each re-reads the row the previous one left, so each gets its
-//     own version. UpdateUser keeps the later revocation with GREATEST, and
-//     UpdateProject, DeleteTask and MarkNotificationRead are one statement
-//     too. Creates insert with ON CONFLICT (id) DO NOTHING: a taken id is a
-//     row count of zero (BadUserInput), never a failed statement.
-//   - Multi-statement writes run in one READ COMMITTED transaction, set
-//     explicitly whatever the server's default, and lock the row a decision
-//     depends on before reading anything else:
+// A write that fits one statement is one statement. UpdateTask is UPDATE …
+// SET version = version + 1 … RETURNING: concurrent updates of a task queue
+// on its row lock and each starts from the row the previous one committed,
+// so each gets its own version. UpdateUser keeps the later revocation with
+// GREATEST; UpdateProject, DeleteTask and MarkNotificationRead are single
+// statements too. Creates insert with ON CONFLICT (id) DO NOTHING: a taken
+// id is a row count of zero (BadUserInput), never a failed statement.
+//
+// A write of several statements runs in one READ COMMITTED transaction (set
+// explicitly, whatever the server's default) and first locks the row its
+// decision depends on; each statement after the lock sees what the previous
+// holder committed:
+//
 //   - A team's members and invitations change only under the team's row
 //     lock (SELECT … FOR NO KEY UPDATE, which leaves foreign-key checks
 //     free): invite, accept, add and remove take turns per team, so of 8
-//     concurrent accepts one consumes the invitation, a member is never
-//     also invited, and the creator leaves last even while an invitee
-//     accepts. Each statement after the lock sees what the previous holder
-//     committed.
-//   - A parent that a write depends on is checked with FOR KEY SHARE, the
-//     lock a foreign key takes: a project cannot be deleted between the check
-//     and the insert of its task or member. DeleteProject locks the project
-//     FOR UPDATE, so it waits for those inserts and then deletes them too,
-//     and returns exactly the tasks it deleted (DELETE … RETURNING).
+//     concurrent accepts one consumes the invitation, a member is never also
+//     invited, and the creator leaves last even while an invitee accepts.
+//   - A parent a write depends on is pinned with FOR KEY SHARE, the lock a
+//     foreign key takes: a project cannot be deleted between the check and
+//     the insert of its task or member. DeleteProject locks the project FOR
+//     UPDATE, so it waits for those inserts, deletes them too, and returns
+//     the tasks as it deleted them (DELETE … RETURNING).
 //   - SetSettingIfAbsent is INSERT … ON CONFLICT DO NOTHING, which waits for
-//     a concurrent insert of the key to commit, then a SELECT, a new
-//     statement with a new snapshot that sees the winner.
+//     a concurrent insert of the key to commit, then a SELECT: a new
+//     statement, a new snapshot, which sees the winner.
 //
 // Listings read their parent and its children in one REPEATABLE READ, READ
 // ONLY transaction: one snapshot, as SQLite's read transactions give.
@@ -44,9 +46,10 @@
 // is on a row we can name; locking it makes the wait explicit, costs nothing
 // when there is no contention, and retries nothing, where SERIALIZABLE aborts
 // transactions under exactly the contention the contract creates (8 writers
-// on one task) and keeps predicate locks on every read. Locks are taken
-// parent first (team or project, then their rows) and no method locks two
-// parents, so these transactions do not deadlock.
+// on one task) and keeps predicate locks on every read. No method waits on
+// two locks that another takes in the other order (a team or project before
+// its rows; pins conflict only with deletes), so these transactions do not
+// deadlock.
 //
 // # Units of work
 //
