@@ -105,6 +105,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) error {
 // lock ends with the transaction, so a crash cannot leave it held.
 func locked(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		// An instance starting beside one that migrates waits for it as
+		// long as its context allows, not lock_timeout.
+		if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = 0`); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("postgres: take the migration lock: %w", err)
 		}

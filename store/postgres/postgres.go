@@ -85,6 +85,12 @@ import (
 // (and /readyz) instead of hanging.
 const defaultConnectTimeout = 10 * time.Second
 
+// defaultLockTimeout bounds how long a statement waits for a row lock when
+// the URL sets no lock_timeout, as busy_timeout does for store/sqlite: a
+// transaction left open elsewhere (a psql session, a stuck process) fails
+// requests after it instead of hanging them.
+const defaultLockTimeout = "5s"
+
 // Options tune the pool.
 type Options struct {
 	// MaxConns caps the pool's connections; 0 keeps the URL's
@@ -131,6 +137,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["lock_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["lock_timeout"] = defaultLockTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

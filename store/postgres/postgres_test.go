@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -85,7 +86,7 @@ func TestPoolSize(t *testing.T) {
 	if got := openT(t, url, Options{MaxConns: 3}).pool.Config().MaxConns; got != 3 {
 		t.Errorf("MaxConns 3: pool of %d", got)
 	}
-	if got := openT(t, url+"&pool_max_conns=5", Options{}).pool.Config().MaxConns; got != 5 {
+	if got := openT(t, withParam(t, url, "pool_max_conns", "5"), Options{}).pool.Config().MaxConns; got != 5 {
 		t.Errorf("pool_max_conns=5: pool of %d", got)
 	}
 }
@@ -402,3 +403,65 @@ func TestMethodsRunInCallersTransaction(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A write waiting for a row lock that a transaction elsewhere holds gives
+// up after lock_timeout (5s unless the URL says otherwise) instead of
+// hanging, and succeeds once the lock is free.
+func TestLockWaitIsBounded(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	if got := showSetting(t, openT(t, url), "lock_timeout"); got != defaultLockTimeout {
+		t.Errorf("lock_timeout %q by default, want %q", got, defaultLockTimeout)
+	}
+	s := openT(t, withParam(t, url, "lock_timeout", "200ms"))
+	ctx := t.Context()
+	for _, id := range []string{"alice", "bob"} {
+		if _, err := s.CreateUser(ctx, store.User{ID: id, Name: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateTeam(ctx, store.Team{ID: "team_t", Name: "T", CreatedBy: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another session holds the team's row, as a forgotten psql session would.
+	other, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(ctx, `SELECT 1 FROM teams WHERE id = 'team_t' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = s.AddTeamMember(ctx, "team_t", "bob")
+	if err == nil || time.Since(began) > 3*time.Second {
+		t.Errorf("AddTeamMember behind a held lock: %v after %v, want an error after about 200ms", err, time.Since(began))
+	}
+	if err := other.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if added, err := s.AddTeamMember(ctx, "team_t", "bob"); err != nil || !added {
+		t.Errorf("AddTeamMember once the lock is free: %v, %v", added, err)
+	}
+}
+
+func showSetting(t *testing.T, s *Store, name string) string {
+	t.Helper()
+	var v string
+	if err := s.pool.QueryRow(t.Context(), "SELECT current_setting($1)", name).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// withParam returns rawURL with one query parameter set.
+func withParam(t *testing.T, rawURL, key, value string) string {
+	t.Helper()
+	u, err := neturl.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
