@@ -323,7 +323,7 @@ func TestListResponsesAreBounded(t *testing.T) {
 		{`{ tasks { id description } }`, 50},
 		{`{ tasks(first: 200) { id description } }`, 200},
 	} {
-		status, raw := e.postRaw("alice", c.query, nil)
+		status, raw := e.postRaw(context.Background(), "alice", c.query, nil)
 		var r struct {
 			Data   struct{ Tasks []struct{ ID string } }
 			Errors []gqlError
