@@ -17,18 +17,6 @@ func opt(s string) *string {
 	return &s
 }
 
-// defaultNotificationLimit is the schema's default, also used for an
-// explicit null.
-const defaultNotificationLimit = 50
-
-// intOr is *n, or def for null.
-func intOr(n *int32, def int) int {
-	if n == nil {
-		return def
-	}
-	return int(*n)
-}
-
 func val(s *string) string {
 	if s == nil {
 		return ""

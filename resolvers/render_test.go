@@ -48,9 +48,9 @@ func (g guardStore) IsTeamMember(ctx context.Context, t, u string) (bool, error)
 	g.check(ctx, "IsTeamMember")
 	return g.Store.IsTeamMember(ctx, t, u)
 }
-func (g guardStore) UserTeams(ctx context.Context, id string) ([]store.Team, error) {
+func (g guardStore) UserTeams(ctx context.Context, id string, p store.Page) ([]store.Team, error) {
 	g.check(ctx, "UserTeams")
-	return g.Store.UserTeams(ctx, id)
+	return g.Store.UserTeams(ctx, id, p)
 }
 func (g guardStore) Project(ctx context.Context, id string) (store.Project, error) {
 	g.check(ctx, "Project")
@@ -64,29 +64,33 @@ func (g guardStore) IsProjectMember(ctx context.Context, p, u string) (bool, err
 	g.check(ctx, "IsProjectMember")
 	return g.Store.IsProjectMember(ctx, p, u)
 }
-func (g guardStore) UserProjects(ctx context.Context, id string) ([]store.Project, error) {
+func (g guardStore) UserProjects(ctx context.Context, id string, p store.Page) ([]store.Project, error) {
 	g.check(ctx, "UserProjects")
-	return g.Store.UserProjects(ctx, id)
+	return g.Store.UserProjects(ctx, id, p)
+}
+func (g guardStore) AllUserProjects(ctx context.Context, id string) ([]store.Project, error) {
+	g.check(ctx, "AllUserProjects")
+	return g.Store.AllUserProjects(ctx, id)
 }
 func (g guardStore) Task(ctx context.Context, id string) (store.Task, error) {
 	g.check(ctx, "Task")
 	return g.Store.Task(ctx, id)
 }
-func (g guardStore) ProjectTasks(ctx context.Context, id string) ([]store.Task, error) {
+func (g guardStore) ProjectTasks(ctx context.Context, id string, p store.Page) ([]store.Task, error) {
 	g.check(ctx, "ProjectTasks")
-	return g.Store.ProjectTasks(ctx, id)
+	return g.Store.ProjectTasks(ctx, id, p)
 }
-func (g guardStore) VisibleTasks(ctx context.Context, id string) ([]store.Task, error) {
+func (g guardStore) VisibleTasks(ctx context.Context, id string, p store.Page) ([]store.Task, error) {
 	g.check(ctx, "VisibleTasks")
-	return g.Store.VisibleTasks(ctx, id)
+	return g.Store.VisibleTasks(ctx, id, p)
 }
 func (g guardStore) Notification(ctx context.Context, id string) (store.Notification, error) {
 	g.check(ctx, "Notification")
 	return g.Store.Notification(ctx, id)
 }
-func (g guardStore) UserNotifications(ctx context.Context, id string, unread bool, limit int) ([]store.Notification, error) {
+func (g guardStore) UserNotifications(ctx context.Context, id string, unread bool, p store.Page) ([]store.Notification, error) {
 	g.check(ctx, "UserNotifications")
-	return g.Store.UserNotifications(ctx, id, unread, limit)
+	return g.Store.UserNotifications(ctx, id, unread, p)
 }
 func (g guardStore) SharesTeamOrProject(ctx context.Context, a, b string) (bool, error) {
 	g.check(ctx, "SharesTeamOrProject")

@@ -171,7 +171,7 @@ func (r *queryResolver) Task(ctx context.Context, id string) (*model.Task, error
 
 // Tasks is the resolver for the tasks field.
 func (r *queryResolver) Tasks(ctx context.Context, projectID *string, first *int32, after *string) ([]*model.Task, error) {
-	ts, err := r.Svc.Tasks(ctx, projectID)
+	ts, err := r.Svc.Tasks(ctx, projectID, pageArgs(first, after))
 	return out(ts, err, each(toTask))
 }
 
@@ -183,7 +183,7 @@ func (r *queryResolver) Project(ctx context.Context, id string) (*model.Project,
 
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context, first *int32, after *string) ([]*model.Project, error) {
-	ps, err := r.Svc.Projects(ctx)
+	ps, err := r.Svc.Projects(ctx, pageArgs(first, after))
 	return out(ps, err, each(toProject))
 }
 
@@ -195,13 +195,13 @@ func (r *queryResolver) Team(ctx context.Context, id string) (*model.Team, error
 
 // Teams is the resolver for the teams field.
 func (r *queryResolver) Teams(ctx context.Context, first *int32, after *string) ([]*model.Team, error) {
-	ts, err := r.Svc.Teams(ctx)
+	ts, err := r.Svc.Teams(ctx, pageArgs(first, after))
 	return out(ts, err, each(toTeam))
 }
 
 // Notifications is the resolver for the notifications field.
 func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, first *int32, after *string, limit *int32) ([]*model.Notification, error) {
-	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, intOr(limit, defaultNotificationLimit))
+	ns, err := r.Svc.Notifications(ctx, unreadOnly != nil && *unreadOnly, pageArgs(first, after), intPtr(limit))
 	return out(ns, err, each(toNotification))
 }
 

@@ -99,7 +99,7 @@ func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *mode
 		// The memberships read at position after; the hub then follows the
 		// user's joins and leaves from after on.
 		return r.anchored(func(after uint64) error {
-			projects, err := r.Svc.Store().UserProjects(ctx, v.UserID)
+			projects, err := r.Svc.Store().AllUserProjects(ctx, v.UserID)
 			if err != nil {
 				return err
 			}

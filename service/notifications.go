@@ -38,16 +38,26 @@ func (s *Service) SendNotification(ctx context.Context, userID, message string) 
 	return n, err
 }
 
-// Notifications lists the caller's notifications, newest first.
-func (s *Service) Notifications(ctx context.Context, unreadOnly bool, limit int) ([]store.Notification, error) {
+// Notifications lists one page of the caller's notifications, newest
+// first. limit is the deprecated name of first: either may be given, not
+// both (two page sizes in one request is a client bug worth hearing about).
+func (s *Service) Notifications(ctx context.Context, unreadOnly bool, args PageArgs, limit *int) ([]store.Notification, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if limit < 1 || limit > MaxListLimit {
-		return nil, errs.E(errs.BadUserInput, "limit must be between 1 and %d", MaxListLimit)
+	field := "first"
+	if limit != nil {
+		if args.First != nil {
+			return nil, errs.E(errs.BadUserInput, "give first or limit (deprecated), not both")
+		}
+		field, args.First = "limit", limit
 	}
-	return s.store.UserNotifications(ctx, v.UserID, unreadOnly, limit)
+	page, err := args.page(field)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UserNotifications(ctx, v.UserID, unreadOnly, page)
 }
 
 // MarkNotificationRead marks one of the caller's notifications read.

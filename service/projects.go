@@ -89,13 +89,17 @@ func (s *Service) ownedProject(ctx context.Context, v auth.Viewer, projectID str
 	return p, nil
 }
 
-// Projects lists the caller's projects.
-func (s *Service) Projects(ctx context.Context) ([]store.Project, error) {
+// Projects lists one page of the caller's projects, by id.
+func (s *Service) Projects(ctx context.Context, args PageArgs) ([]store.Project, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.UserProjects(ctx, v.UserID)
+	page, err := args.page("first")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UserProjects(ctx, v.UserID, page)
 }
 
 // UpdateProject renames a project: owner or admin.

@@ -32,7 +32,6 @@ const (
 	MaxDescriptionLen = 10_000
 	MaxMessageLen     = 2_000
 	MaxIDLen          = 128
-	MaxListLimit      = 200
 )
 
 // Service implements the use cases.

@@ -194,7 +194,7 @@ func TestPublishFailureAfterCommitIsReported(t *testing.T) {
 	if errs.CodeOf(err) != errs.Internal {
 		t.Fatalf("got %v, want INTERNAL", err)
 	}
-	tasks, err := f.st.VisibleTasks(context.Background(), "alice")
+	tasks, err := f.st.VisibleTasks(context.Background(), "alice", store.Page{Limit: 10})
 	if err != nil || len(tasks) != 1 || tasks[0].Title != "saved anyway" {
 		t.Fatalf("tasks after failed publish: %+v %v", tasks, err)
 	}

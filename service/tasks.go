@@ -134,20 +134,25 @@ func (s *Service) checkAssignee(ctx context.Context, v auth.Viewer, ownerID, pro
 	return nil
 }
 
-// Tasks lists a project's tasks (members only) or, without a project, the
-// tasks the caller owns, is assigned, or sees through their projects.
-func (s *Service) Tasks(ctx context.Context, projectID *string) ([]store.Task, error) {
+// Tasks lists one page of a project's tasks (members only) or, without a
+// project, of the tasks the caller owns, is assigned, or sees through their
+// projects; by creation, then id.
+func (s *Service) Tasks(ctx context.Context, projectID *string, args PageArgs) ([]store.Task, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
+	page, err := args.page("first")
+	if err != nil {
+		return nil, err
+	}
 	if projectID == nil {
-		return s.store.VisibleTasks(ctx, v.UserID)
+		return s.store.VisibleTasks(ctx, v.UserID, page)
 	}
 	if _, err := s.memberProject(ctx, v, *projectID); err != nil {
 		return nil, err
 	}
-	return s.store.ProjectTasks(ctx, *projectID)
+	return s.store.ProjectTasks(ctx, *projectID, page)
 }
 
 // CreateTask creates a task owned by the caller.

@@ -64,13 +64,17 @@ func (s *Service) Team(ctx context.Context, teamID string) (store.Team, error) {
 	return t, nil
 }
 
-// Teams lists the caller's teams.
-func (s *Service) Teams(ctx context.Context) ([]store.Team, error) {
+// Teams lists one page of the caller's teams, by id.
+func (s *Service) Teams(ctx context.Context, args PageArgs) ([]store.Team, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.UserTeams(ctx, v.UserID)
+	page, err := args.page("first")
+	if err != nil {
+		return nil, err
+	}
+	return s.store.UserTeams(ctx, v.UserID, page)
 }
 
 // manages reports whether the viewer manages the team's membership: an

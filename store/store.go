@@ -14,6 +14,8 @@ import (
 	"encoding/base32"
 	"strings"
 	"time"
+
+	"github.com/taskpulse/taskpulse/errs"
 )
 
 // TaskStatus is a task's workflow state.
@@ -130,6 +132,40 @@ type TaskPatch struct {
 	AssignedTo  *string
 }
 
+// MaxPageLimit is the most items one page of a listing holds. Adapters
+// refuse more, so no request reads an unbounded list.
+const MaxPageLimit = 200
+
+// Page selects one page of a listing paged by keyset: the first Limit items
+// (1 to MaxPageLimit) that come strictly after the item whose id is After,
+// in the listing's order; After "" starts at the beginning. Pages follow
+// the sort key of the After item (not a position), so items inserted or
+// deleted between two pages cause neither duplicates nor gaps.
+//
+// After must name an item of that listing as the caller sees it now: an id
+// that does not exist, another user's item, or one that has left the
+// listing (deleted, or no longer visible) are one and the same
+// BadUserInput, so the answer never tells whether an id exists. A listing
+// under a missing parent (user, project) is NotFound, as unpaged listings.
+type Page struct {
+	After string
+	Limit int
+}
+
+// Check returns a BadUserInput error unless p.Limit is within 1 and
+// MaxPageLimit.
+func (p Page) Check() error {
+	if p.Limit < 1 || p.Limit > MaxPageLimit {
+		return errs.E(errs.BadUserInput, "a page holds 1 to %d items, got %d", MaxPageLimit, p.Limit)
+	}
+	return nil
+}
+
+// BadAfter is the error for an After that names no item of the listing.
+func BadAfter(after string) error {
+	return errs.E(errs.BadUserInput, "after %q is not an item of this list (refetch from the first page)", after)
+}
+
 // Store is the persistence boundary. Methods return *errs.Error with
 // errs.NotFound for missing records and errs.BadUserInput for conflicts
 // (an existing user id); other errors are internal.
@@ -159,8 +195,9 @@ type Store interface {
 	// TeamMembers lists members ordered by user id.
 	TeamMembers(ctx context.Context, teamID string) ([]User, error)
 	IsTeamMember(ctx context.Context, teamID, userID string) (bool, error)
-	// UserTeams lists the user's teams ordered by id.
-	UserTeams(ctx context.Context, userID string) ([]Team, error)
+	// UserTeams lists one page of the user's teams, ordered by id; After
+	// must be one of them.
+	UserTeams(ctx context.Context, userID string, p Page) ([]Team, error)
 
 	// CreateInvitation stores inv and, in the same transaction, notice: the
 	// invitee's notification of it, whose UserID and SenderID are set from
@@ -196,8 +233,13 @@ type Store interface {
 	// ProjectMembers lists members (the owner included) ordered by user id.
 	ProjectMembers(ctx context.Context, projectID string) ([]User, error)
 	IsProjectMember(ctx context.Context, projectID, userID string) (bool, error)
-	// UserProjects lists the projects the user is a member of, ordered by id.
-	UserProjects(ctx context.Context, userID string) ([]Project, error)
+	// UserProjects lists one page of the projects the user is a member of,
+	// ordered by id; After must be one of them.
+	UserProjects(ctx context.Context, userID string, p Page) ([]Project, error)
+	// AllUserProjects lists every project the user is a member of, ordered
+	// by id, unpaged: for the server's own use (the rooms a subscription
+	// follows), never for a client's listing.
+	AllUserProjects(ctx context.Context, userID string) ([]Project, error)
 
 	CreateTask(ctx context.Context, t Task) (Task, error)
 	Task(ctx context.Context, id string) (Task, error)
@@ -205,17 +247,22 @@ type Store interface {
 	UpdateTask(ctx context.Context, id string, patch TaskPatch) (Task, error)
 	// DeleteTask deletes the task and returns it as it was.
 	DeleteTask(ctx context.Context, id string) (Task, error)
-	// ProjectTasks lists a project's tasks ordered by creation, then id.
-	ProjectTasks(ctx context.Context, projectID string) ([]Task, error)
-	// VisibleTasks lists the tasks the user owns, is assigned, or that belong
-	// to a project the user is a member of; each once, ordered by creation.
-	VisibleTasks(ctx context.Context, userID string) ([]Task, error)
+	// ProjectTasks lists one page of a project's tasks ordered by creation,
+	// then id; After must be one of them.
+	ProjectTasks(ctx context.Context, projectID string, p Page) ([]Task, error)
+	// VisibleTasks lists one page of the tasks the user owns, is assigned,
+	// or that belong to a project the user is a member of; each once,
+	// ordered by creation, then id. After must be one of them.
+	VisibleTasks(ctx context.Context, userID string, p Page) ([]Task, error)
 
 	CreateNotification(ctx context.Context, n Notification) (Notification, error)
 	Notification(ctx context.Context, id string) (Notification, error)
 	MarkNotificationRead(ctx context.Context, id string) (Notification, error)
-	// UserNotifications lists the user's notifications, newest first.
-	UserNotifications(ctx context.Context, userID string, unreadOnly bool, limit int) ([]Notification, error)
+	// UserNotifications lists one page of the user's notifications, newest
+	// first (creation, then id, both descending); with unreadOnly, only
+	// unread ones. After must be one of the user's notifications, read or
+	// not: marking the last one of a page read does not break the walk.
+	UserNotifications(ctx context.Context, userID string, unreadOnly bool, p Page) ([]Notification, error)
 
 	// SharesTeamOrProject reports whether a and b are both members of some
 	// team or some project (a user shares with themself).

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 
-	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
 
@@ -19,11 +18,27 @@ const (
 	markNotificationReadQuery = `UPDATE notifications SET is_read = 1 WHERE id = ?`
 )
 
+// The pages of a user's notifications, newest first (see paging.go), read
+// backwards from notifications_by_user or, unread only, from its partial
+// twin. The key is the After notification's if it is the user's, read or
+// not: a client that marks what it has seen read still pages on.
 const (
+	// Parameters: user, limit.
 	notificationsQuery = `SELECT ` + notificationCols + ` FROM notifications n
 		WHERE n.user_id = ? ORDER BY n.created_at DESC, n.id DESC LIMIT ?`
 	unreadNotificationsQuery = `SELECT ` + notificationCols + ` FROM notifications n
 		WHERE n.user_id = ? AND n.is_read = 0 ORDER BY n.created_at DESC, n.id DESC LIMIT ?`
+	// Parameters: user, after, user, limit.
+	notificationsAfterQuery = `SELECT ` + notificationCols + ` FROM notifications n
+		WHERE n.user_id = ?
+			AND (n.created_at, n.id) < (SELECT k.created_at, k.id FROM notifications k WHERE k.id = ? AND k.user_id = ?)
+		ORDER BY n.created_at DESC, n.id DESC LIMIT ?`
+	unreadNotificationsAfterQuery = `SELECT ` + notificationCols + ` FROM notifications n
+		WHERE n.user_id = ? AND n.is_read = 0
+			AND (n.created_at, n.id) < (SELECT k.created_at, k.id FROM notifications k WHERE k.id = ? AND k.user_id = ?)
+		ORDER BY n.created_at DESC, n.id DESC LIMIT ?`
+	// Parameters: after, user.
+	hasNotificationQuery = `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = ? AND user_id = ?)`
 )
 
 func scanNotification(sc scanner) (store.Notification, error) {
@@ -98,15 +113,15 @@ func (s *Store) MarkNotificationRead(ctx context.Context, id string) (store.Noti
 	return n, nil
 }
 
-// UserNotifications lists up to limit (at least 1) of the user's
-// notifications, newest first; with unreadOnly, only unread ones.
-func (s *Store) UserNotifications(ctx context.Context, userID string, unreadOnly bool, limit int) ([]store.Notification, error) {
-	if limit < 1 {
-		return nil, errs.E(errs.BadUserInput, "limit must be at least 1, got %d", limit)
-	}
-	query := notificationsQuery
+// UserNotifications lists one page of the user's notifications, newest
+// first; with unreadOnly, only unread ones.
+func (s *Store) UserNotifications(ctx context.Context, userID string, unreadOnly bool, p store.Page) ([]store.Notification, error) {
+	first, next := notificationsQuery, notificationsAfterQuery
 	if unreadOnly {
-		query = unreadNotificationsQuery
+		first, next = unreadNotificationsQuery, unreadNotificationsAfterQuery
 	}
-	return listUnder(ctx, s, "list notifications", kindUser, userID, scanNotification, query, userID, limit)
+	return listPage(ctx, s, "list notifications", kindUser, userID, p, scanNotification,
+		stmt{first, []any{userID, p.Limit}},
+		stmt{next, []any{userID, p.After, userID, p.Limit}},
+		stmt{hasNotificationQuery, []any{p.After, userID}})
 }

@@ -23,9 +23,23 @@ const (
 	projectMembersQuery      = `SELECT ` + userCols + `
 		FROM project_members m JOIN users u ON u.id = m.user_id
 		WHERE m.project_id = ? ORDER BY u.id`
+	// allUserProjectsQuery is every project of a user, for the server's
+	// own use; clients page (userProjects*Query).
+	allUserProjectsQuery = `SELECT ` + projectCols + `
+		FROM project_members m JOIN projects p ON p.id = m.project_id
+		WHERE m.user_id = ? ORDER BY m.project_id`
+	// The pages of a user's projects (see paging.go), in order from
+	// project_members_by_user. Parameters: user, limit.
 	userProjectsQuery = `SELECT ` + projectCols + `
 		FROM project_members m JOIN projects p ON p.id = m.project_id
-		WHERE m.user_id = ? ORDER BY p.id`
+		WHERE m.user_id = ? ORDER BY m.project_id LIMIT ?`
+	// The key is the After project's id if the user is a member.
+	// Parameters: user, user, after, limit.
+	userProjectsAfterQuery = `SELECT ` + projectCols + `
+		FROM project_members m JOIN projects p ON p.id = m.project_id
+		WHERE m.user_id = ?
+			AND m.project_id > (SELECT k.project_id FROM project_members k WHERE k.user_id = ? AND k.project_id = ?)
+		ORDER BY m.project_id LIMIT ?`
 	// sharesQuery walks from a's memberships (by-user index) to b's
 	// (primary key). Parameters: b, a, b, a.
 	sharesQuery = `SELECT
@@ -180,9 +194,19 @@ func (s *Store) IsProjectMember(ctx context.Context, projectID, userID string) (
 	return ok, wrap("check project member", err)
 }
 
-// UserProjects lists the projects the user is a member of, ordered by id.
-func (s *Store) UserProjects(ctx context.Context, userID string) ([]store.Project, error) {
-	return listUnder(ctx, s, "list user projects", kindUser, userID, scanProject, userProjectsQuery, userID)
+// UserProjects lists one page of the projects the user is a member of,
+// ordered by id.
+func (s *Store) UserProjects(ctx context.Context, userID string, p store.Page) ([]store.Project, error) {
+	return listPage(ctx, s, "list user projects", kindUser, userID, p, scanProject,
+		stmt{userProjectsQuery, []any{userID, p.Limit}},
+		stmt{userProjectsAfterQuery, []any{userID, userID, p.After, p.Limit}},
+		stmt{isProjectMemberQuery, []any{p.After, userID}})
+}
+
+// AllUserProjects lists every project the user is a member of, ordered by
+// id: for the server's own use, never a client's listing.
+func (s *Store) AllUserProjects(ctx context.Context, userID string) ([]store.Project, error) {
+	return listUnder(ctx, s, "list all user projects", kindUser, userID, scanProject, allUserProjectsQuery, userID)
 }
 
 // SharesTeamOrProject reports whether a and b are members of a common team

@@ -90,11 +90,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 func readQueries() []string {
 	return append(existsQueries(),
 		getUserQuery,
-		getTeamQuery, isTeamMemberQuery, teamMembersQuery, userTeamsQuery,
+		getTeamQuery, isTeamMemberQuery, teamMembersQuery, userTeamsQuery, userTeamsAfterQuery,
 		userInvitationsQuery, sharesTeamQuery,
-		getProjectQuery, isProjectMemberQuery, projectMembersQuery, userProjectsQuery, sharesQuery,
-		getTaskQuery, projectTasksQuery, visibleTasksQuery,
+		getProjectQuery, isProjectMemberQuery, projectMembersQuery, sharesQuery,
+		userProjectsQuery, userProjectsAfterQuery, allUserProjectsQuery,
+		getTaskQuery, allProjectTasksQuery, projectTasksQuery, projectTasksAfterQuery, hasProjectTaskQuery,
+		visibleTasksQuery, visibleTasksAfterQuery, hasVisibleTaskQuery,
 		getNotificationQuery, notificationsQuery, unreadNotificationsQuery,
+		notificationsAfterQuery, unreadNotificationsAfterQuery, hasNotificationQuery,
 	)
 }
 

@@ -22,16 +22,71 @@ const (
 	deleteTaskQuery = `DELETE FROM tasks WHERE id = ?`
 )
 
-const projectTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
+// allProjectTasksQuery is every task of a project, for DeleteProject's
+// events; clients page (projectTasks*Query).
+const allProjectTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
 	WHERE t.project_id = ? ORDER BY t.created_at, t.id`
 
-// visibleTasksQuery is one WHERE over the tasks table, so each task comes
-// at most once; its three arms are served by the owner, assignee and
-// project indexes. Parameters: the user id, three times.
-const visibleTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
-	WHERE t.user_id = ? OR t.assigned_to = ?
-		OR t.project_id IN (SELECT m.project_id FROM project_members m WHERE m.user_id = ?)
-	ORDER BY t.created_at, t.id`
+// The pages of a project's tasks (see paging.go), on tasks_by_project.
+const (
+	// Parameters: project, limit.
+	projectTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
+		WHERE t.project_id = ? ORDER BY t.created_at, t.id LIMIT ?`
+	// Parameters: project, after, project, limit.
+	projectTasksAfterQuery = `SELECT ` + taskCols + ` FROM tasks t
+		WHERE t.project_id = ?
+			AND (t.created_at, t.id) > (SELECT k.created_at, k.id FROM tasks k WHERE k.id = ? AND k.project_id = ?)
+		ORDER BY t.created_at, t.id LIMIT ?`
+	// Parameters: after, project.
+	hasProjectTaskQuery = `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ? AND project_id = ?)`
+)
+
+// The pages of a user's visible tasks (see paging.go). A task is visible
+// through three arms (owned, assigned, in one of the user's projects), each
+// read in order from its index (tasks_by_owner, tasks_by_assignee,
+// tasks_by_project) and cut to a page, so a page costs a few pages of index
+// reads however many tasks the user sees. The outer query keeps each task
+// once (IN) and cuts the merged arms to a page. The arms' ORDER BY and
+// LIMIT sit in derived tables: a compound SELECT's members may not have
+// them.
+const (
+	// Parameters: user, limit, user, limit, user, limit, limit.
+	visibleTasksQuery = `SELECT ` + taskCols + ` FROM tasks t WHERE t.id IN (
+		SELECT id FROM (SELECT a.id FROM tasks a
+			WHERE a.user_id = ?
+			ORDER BY a.created_at, a.id LIMIT ?) owned
+		UNION ALL
+		SELECT id FROM (SELECT b.id FROM tasks b
+			WHERE b.assigned_to = ?
+			ORDER BY b.created_at, b.id LIMIT ?) assigned
+		UNION ALL
+		SELECT id FROM (SELECT c.id FROM project_members m JOIN tasks c ON c.project_id = m.project_id
+			WHERE m.user_id = ?
+			ORDER BY c.created_at, c.id LIMIT ?) shared)
+		ORDER BY t.created_at, t.id LIMIT ?`
+	// k is the sort key of the After task, if the user sees it.
+	// Parameters: after, user, user, user, then as visibleTasksQuery.
+	visibleTasksAfterQuery = `WITH k AS (SELECT v.created_at, v.id FROM tasks v
+			WHERE v.id = ? AND (v.user_id = ? OR v.assigned_to = ?
+				OR v.project_id IN (SELECT w.project_id FROM project_members w WHERE w.user_id = ?)))
+		SELECT ` + taskCols + ` FROM tasks t WHERE t.id IN (
+		SELECT id FROM (SELECT a.id FROM tasks a
+			WHERE a.user_id = ? AND (a.created_at, a.id) > (SELECT k.created_at, k.id FROM k)
+			ORDER BY a.created_at, a.id LIMIT ?) owned
+		UNION ALL
+		SELECT id FROM (SELECT b.id FROM tasks b
+			WHERE b.assigned_to = ? AND (b.created_at, b.id) > (SELECT k.created_at, k.id FROM k)
+			ORDER BY b.created_at, b.id LIMIT ?) assigned
+		UNION ALL
+		SELECT id FROM (SELECT c.id FROM project_members m JOIN tasks c ON c.project_id = m.project_id
+			WHERE m.user_id = ? AND (c.created_at, c.id) > (SELECT k.created_at, k.id FROM k)
+			ORDER BY c.created_at, c.id LIMIT ?) shared)
+		ORDER BY t.created_at, t.id LIMIT ?`
+	// Parameters: after, user, user, user.
+	hasVisibleTaskQuery = `SELECT EXISTS (SELECT 1 FROM tasks v
+		WHERE v.id = ? AND (v.user_id = ? OR v.assigned_to = ?
+			OR v.project_id IN (SELECT w.project_id FROM project_members w WHERE w.user_id = ?)))`
+)
 
 func scanTask(sc scanner) (store.Task, error) {
 	var t store.Task
@@ -161,22 +216,31 @@ func (s *Store) DeleteTask(ctx context.Context, id string) (store.Task, error) {
 	return t, nil
 }
 
-// ProjectTasks lists the project's tasks ordered by creation, then id.
-func (s *Store) ProjectTasks(ctx context.Context, projectID string) ([]store.Task, error) {
-	return listUnder(ctx, s, "list project tasks", kindProject, projectID, scanTask, projectTasksQuery, projectID)
+// ProjectTasks lists one page of the project's tasks ordered by creation,
+// then id.
+func (s *Store) ProjectTasks(ctx context.Context, projectID string, p store.Page) ([]store.Task, error) {
+	return listPage(ctx, s, "list project tasks", kindProject, projectID, p, scanTask,
+		stmt{projectTasksQuery, []any{projectID, p.Limit}},
+		stmt{projectTasksAfterQuery, []any{projectID, p.After, projectID, p.Limit}},
+		stmt{hasProjectTaskQuery, []any{p.After, projectID}})
 }
 
 func projectTasks(ctx context.Context, q queryer, projectID string) ([]store.Task, error) {
-	rows, err := q.QueryContext(ctx, projectTasksQuery, projectID)
+	rows, err := q.QueryContext(ctx, allProjectTasksQuery, projectID)
 	if err != nil {
 		return nil, err
 	}
 	return collect(rows, scanTask)
 }
 
-// VisibleTasks lists, each once, the tasks the user owns, is assigned, or
-// that belong to a project the user is a member of, ordered by creation,
-// then id.
-func (s *Store) VisibleTasks(ctx context.Context, userID string) ([]store.Task, error) {
-	return listUnder(ctx, s, "list visible tasks", kindUser, userID, scanTask, visibleTasksQuery, userID, userID, userID)
+// VisibleTasks lists one page of the tasks the user owns, is assigned, or
+// that belong to a project the user is a member of, each once, ordered by
+// creation, then id.
+func (s *Store) VisibleTasks(ctx context.Context, userID string, p store.Page) ([]store.Task, error) {
+	u, n := userID, p.Limit
+	arms := []any{u, n, u, n, u, n, n}
+	return listPage(ctx, s, "list visible tasks", kindUser, userID, p, scanTask,
+		stmt{visibleTasksQuery, arms},
+		stmt{visibleTasksAfterQuery, append([]any{p.After, u, u, u}, arms...)},
+		stmt{hasVisibleTaskQuery, []any{p.After, u, u, u}})
 }

@@ -19,9 +19,18 @@ const (
 	teamMembersQuery      = `SELECT ` + userCols + `
 		FROM team_members m JOIN users u ON u.id = m.user_id
 		WHERE m.team_id = ? ORDER BY u.id`
+	// The pages of a user's teams (see paging.go), in order from
+	// team_members_by_user. Parameters: user, limit.
 	userTeamsQuery = `SELECT ` + teamCols + `
 		FROM team_members m JOIN teams t ON t.id = m.team_id
-		WHERE m.user_id = ? ORDER BY t.id`
+		WHERE m.user_id = ? ORDER BY m.team_id LIMIT ?`
+	// The key is the After team's id if the user is a member.
+	// Parameters: user, user, after, limit.
+	userTeamsAfterQuery = `SELECT ` + teamCols + `
+		FROM team_members m JOIN teams t ON t.id = m.team_id
+		WHERE m.user_id = ?
+			AND m.team_id > (SELECT k.team_id FROM team_members k WHERE k.user_id = ? AND k.team_id = ?)
+		ORDER BY m.team_id LIMIT ?`
 	// sharesTeamQuery walks from a's teams (by-user index) to b's membership
 	// (primary key). Parameters: b, a.
 	sharesTeamQuery = `SELECT EXISTS (SELECT 1 FROM team_members x
@@ -148,9 +157,13 @@ func (s *Store) IsTeamMember(ctx context.Context, teamID, userID string) (bool, 
 	return ok, wrap("check team member", err)
 }
 
-// UserTeams lists the teams the user is a member of, ordered by id.
-func (s *Store) UserTeams(ctx context.Context, userID string) ([]store.Team, error) {
-	return listUnder(ctx, s, "list user teams", kindUser, userID, scanTeam, userTeamsQuery, userID)
+// UserTeams lists one page of the teams the user is a member of, ordered
+// by id.
+func (s *Store) UserTeams(ctx context.Context, userID string, p store.Page) ([]store.Team, error) {
+	return listPage(ctx, s, "list user teams", kindUser, userID, p, scanTeam,
+		stmt{userTeamsQuery, []any{userID, p.Limit}},
+		stmt{userTeamsAfterQuery, []any{userID, userID, p.After, p.Limit}},
+		stmt{isTeamMemberQuery, []any{p.After, userID}})
 }
 
 // SharesTeam reports whether a and b are members of a common team; everyone

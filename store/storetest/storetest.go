@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentUpdatesOfOneTask", testConcurrentUpdatesOfOneTask},
 	}
 	tests = append(tests, consentTests...)
+	tests = append(tests, pagingTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
@@ -376,7 +377,7 @@ func testTeams(t *testing.T, s store.Store) {
 		mkUser(t, s, "erin")
 		alices := []string{team.ID, "team_zz"}
 		slices.Sort(alices) // team.ID is generated
-		wantListings(t, "UserTeams", s.UserTeams, s.Team, teamIDs,
+		wantListings(t, "UserTeams", whole(s.UserTeams), s.Team, teamIDs,
 			listing{"dave", []string{"team_aa", "team_zz"}},
 			listing{"alice", alices},
 			listing{"erin", []string{}})
@@ -395,7 +396,7 @@ func testTeams(t *testing.T, s store.Store) {
 		wantNotFound(t, err, "nobody", "AddTeamMember of a missing user")
 		_, err = s.TeamMembers(ctx, "team_missing")
 		wantNotFound(t, err, "team_missing", "TeamMembers")
-		_, err = s.UserTeams(ctx, "nobody")
+		_, err = s.UserTeams(ctx, "nobody", wholePage())
 		wantNotFound(t, err, "nobody", "UserTeams")
 	})
 }
@@ -421,7 +422,7 @@ func testCreateProject(t *testing.T, s store.Store) {
 		ms, err := s.ProjectMembers(ctx, p.ID)
 		noErr(t, err, "ProjectMembers")
 		sameList(t, "members", userIDs(ms), []string{"bob"})
-		ps, err := s.UserProjects(ctx, "bob")
+		ps, err := s.AllUserProjects(ctx, "bob")
 		noErr(t, err, "UserProjects")
 		sameList(t, "UserProjects", ps, []store.Project{p})
 	})
@@ -454,7 +455,7 @@ func testCreateProject(t *testing.T, s store.Store) {
 		}
 		_, err := s.Project(ctx, "prj_x2")
 		wantNotFound(t, err, "prj_x2", "Project after a failed create")
-		ps, err := s.UserProjects(ctx, "bob")
+		ps, err := s.AllUserProjects(ctx, "bob")
 		noErr(t, err, "UserProjects")
 		if len(ps) != 1 {
 			t.Errorf("bob's projects after failed creates: %v, want only the first", projectIDs(ps))
@@ -547,10 +548,14 @@ func testProjectMembers(t *testing.T, s store.Store) {
 		mkProject(t, s, "prj_b", "dave", "alice")
 		mkProject(t, s, "prj_a", "dave")
 		mkUser(t, s, "erin")
-		wantListings(t, "UserProjects", s.UserProjects, s.Project, projectIDs,
-			listing{"alice", []string{"prj_b", "prj_p"}},
-			listing{"dave", []string{"prj_a", "prj_b"}},
-			listing{"erin", []string{}})
+		for name, list := range map[string]func(context.Context, string) ([]store.Project, error){
+			"UserProjects": whole(s.UserProjects), "AllUserProjects": s.AllUserProjects,
+		} {
+			wantListings(t, name, list, s.Project, projectIDs,
+				listing{"alice", []string{"prj_b", "prj_p"}},
+				listing{"dave", []string{"prj_a", "prj_b"}},
+				listing{"erin", []string{}})
+		}
 	})
 
 	t.Run("errors", func(t *testing.T) {
@@ -562,8 +567,10 @@ func testProjectMembers(t *testing.T, s store.Store) {
 		wantNotFound(t, err, "prj_missing", "RemoveProjectMember from a missing project")
 		_, err = s.ProjectMembers(ctx, "prj_missing")
 		wantNotFound(t, err, "prj_missing", "ProjectMembers")
-		_, err = s.UserProjects(ctx, "nobody")
+		_, err = s.UserProjects(ctx, "nobody", wholePage())
 		wantNotFound(t, err, "nobody", "UserProjects")
+		_, err = s.AllUserProjects(ctx, "nobody")
+		wantNotFound(t, err, "nobody", "AllUserProjects")
 	})
 }
 
@@ -599,9 +606,9 @@ func testDeleteProject(t *testing.T, s store.Store) {
 	}
 	wantMembers(t, "IsProjectMember (deleted project)", s.IsProjectMember,
 		member{p.ID, "alice", false}, member{p.ID, "bob", false})
-	wantListings(t, "UserProjects", s.UserProjects, s.Project, projectIDs,
+	wantListings(t, "UserProjects", whole(s.UserProjects), s.Project, projectIDs,
 		listing{"alice", []string{other.ID}}, listing{"bob", []string{other.ID}})
-	vis, err := s.VisibleTasks(ctx, "bob")
+	vis, err := s.VisibleTasks(ctx, "bob", wholePage())
 	noErr(t, err, "VisibleTasks")
 	sameList(t, "bob's tasks after delete", vis, kept)
 	for _, tk := range kept {
@@ -612,7 +619,7 @@ func testDeleteProject(t *testing.T, s store.Store) {
 
 	_, _, err = s.DeleteProject(ctx, p.ID)
 	wantNotFound(t, err, p.ID, "DeleteProject again")
-	_, err = s.ProjectTasks(ctx, p.ID)
+	_, err = s.ProjectTasks(ctx, p.ID, wholePage())
 	wantNotFound(t, err, p.ID, "ProjectTasks of a deleted project")
 
 	empty := mkProject(t, s, "prj_empty", "alice")
@@ -764,7 +771,7 @@ func testDeleteTask(t *testing.T, s store.Store) {
 	wantNotFound(t, err, tk.ID, "Task after delete")
 	_, err = s.DeleteTask(ctx, tk.ID)
 	wantNotFound(t, err, tk.ID, "DeleteTask again")
-	ts, err := s.ProjectTasks(ctx, p.ID)
+	ts, err := s.ProjectTasks(ctx, p.ID, wholePage())
 	noErr(t, err, "ProjectTasks")
 	sameList(t, "project tasks after delete", ts, []store.Task{keep})
 }
@@ -781,14 +788,14 @@ func testProjectTasks(t *testing.T, s store.Store) {
 	mkTask(t, s, store.Task{ID: "tsk_q", ProjectID: q.ID, UserID: "alice", CreatedAt: at(0)})
 	mkTask(t, s, store.Task{ID: "tsk_personal", UserID: "alice", CreatedAt: at(0)})
 
-	ts, err := s.ProjectTasks(ctx, p.ID)
+	ts, err := s.ProjectTasks(ctx, p.ID, wholePage())
 	noErr(t, err, "ProjectTasks")
 	sameList(t, "ProjectTasks", ts, []store.Task{b, a, c})
 	empty := mkProject(t, s, "prj_empty", "alice")
-	ts, err = s.ProjectTasks(ctx, empty.ID)
+	ts, err = s.ProjectTasks(ctx, empty.ID, wholePage())
 	noErr(t, err, "ProjectTasks")
 	sameList(t, "ProjectTasks of an empty project", ts, []store.Task{})
-	_, err = s.ProjectTasks(ctx, "prj_missing")
+	_, err = s.ProjectTasks(ctx, "prj_missing", wholePage())
 	wantNotFound(t, err, "prj_missing", "ProjectTasks")
 }
 
@@ -824,7 +831,7 @@ func testVisibleTasks(t *testing.T, s store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.VisibleTasks(ctx, tc.user)
+			got, err := s.VisibleTasks(ctx, tc.user, wholePage())
 			noErr(t, err, "VisibleTasks")
 			sameList(t, "VisibleTasks("+tc.user+")", got, tc.want)
 		})
@@ -833,13 +840,13 @@ func testVisibleTasks(t *testing.T, s store.Store) {
 	t.Run("leaving a project hides only what came through it", func(t *testing.T) {
 		_, err := s.RemoveProjectMember(ctx, p.ID, "bob")
 		noErr(t, err, "RemoveProjectMember")
-		got, err := s.VisibleTasks(ctx, "bob")
+		got, err := s.VisibleTasks(ctx, "bob", wholePage())
 		noErr(t, err, "VisibleTasks")
 		sameList(t, "VisibleTasks(bob)", taskIDs(got),
 			taskIDs([]store.Task{assigned, everything, assignedInP, owned}))
 	})
 	t.Run("missing user", func(t *testing.T) {
-		_, err := s.VisibleTasks(ctx, "nobody")
+		_, err := s.VisibleTasks(ctx, "nobody", wholePage())
 		wantNotFound(t, err, "nobody", "VisibleTasks")
 	})
 }
@@ -883,7 +890,7 @@ func testNotifications(t *testing.T, s store.Store) {
 
 		list := func(unread bool, limit int) []store.Notification {
 			t.Helper()
-			got, err := s.UserNotifications(ctx, "alice", unread, limit)
+			got, err := s.UserNotifications(ctx, "alice", unread, store.Page{Limit: limit})
 			noErr(t, err, "UserNotifications")
 			return got
 		}
@@ -907,7 +914,7 @@ func testNotifications(t *testing.T, s store.Store) {
 		sameList(t, "unread only with limit", list(true, 2), []store.Notification{ns[5], ns[3]})
 		sameList(t, "all after marking", list(false, 3), []store.Notification{ns[5], ns[4], ns[3]})
 
-		mine, err := s.UserNotifications(ctx, "bob", false, 100)
+		mine, err := s.UserNotifications(ctx, "bob", false, wholePage())
 		noErr(t, err, "UserNotifications")
 		sameList(t, "bob's own, not the ones bob sent", ids(mine, func(n store.Notification) string { return n.UserID }),
 			[]string{"bob", "bob"})
@@ -924,10 +931,10 @@ func testNotifications(t *testing.T, s store.Store) {
 		wantNotFound(t, err, "ntf_missing", "Notification")
 		_, err = s.MarkNotificationRead(ctx, "ntf_missing")
 		wantNotFound(t, err, "ntf_missing", "MarkNotificationRead")
-		_, err = s.UserNotifications(ctx, "nobody", false, 10)
+		_, err = s.UserNotifications(ctx, "nobody", false, wholePage())
 		wantNotFound(t, err, "nobody", "UserNotifications")
-		for _, limit := range []int{0, -1} {
-			_, err = s.UserNotifications(ctx, "alice", false, limit)
+		for _, limit := range []int{0, -1, store.MaxPageLimit + 1} {
+			_, err = s.UserNotifications(ctx, "alice", false, store.Page{Limit: limit})
 			wantCode(t, err, errs.BadUserInput, fmt.Sprint("UserNotifications limit ", limit))
 		}
 	})
@@ -1061,12 +1068,12 @@ func testConcurrentWriters(t *testing.T, s store.Store) {
 			default:
 			}
 			began := int(created.Load())
-			vis, err := s.VisibleTasks(ctx, "reader")
+			vis, err := s.VisibleTasks(ctx, "reader", wholePage())
 			if err != nil {
 				t.Errorf("VisibleTasks during writes: %v", err)
 				return
 			}
-			pts, err := s.ProjectTasks(ctx, p.ID)
+			pts, err := s.ProjectTasks(ctx, p.ID, wholePage())
 			if err != nil {
 				t.Errorf("ProjectTasks during writes: %v", err)
 				return
@@ -1128,7 +1135,7 @@ func testConcurrentWriters(t *testing.T, s store.Store) {
 	close(stop)
 	<-readerDone
 
-	ts, err := s.ProjectTasks(ctx, p.ID)
+	ts, err := s.ProjectTasks(ctx, p.ID, wholePage())
 	noErr(t, err, "ProjectTasks")
 	if len(ts) != writers*each {
 		t.Fatalf("%d tasks stored, want %d", len(ts), writers*each)
