@@ -74,7 +74,7 @@ func BenchmarkVisibleTasksParallel(b *testing.B) {
 	b.ResetTimer() // RunParallel, unlike b.Loop, times the setup too
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			ts, err := s.VisibleTasks(b.Context(), "alice")
+			ts, err := s.VisibleTasks(b.Context(), "alice", store.Page{Limit: 100})
 			if err != nil || len(ts) != 100 {
 				b.Errorf("VisibleTasks: %d tasks, %v", len(ts), err)
 				return

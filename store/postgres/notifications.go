@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
 
@@ -17,10 +16,29 @@ const (
 		ON CONFLICT (id) DO NOTHING`
 	getNotificationQuery      = `SELECT ` + notificationCols + ` FROM notifications n WHERE n.id = $1`
 	markNotificationReadQuery = `UPDATE notifications n SET is_read = true WHERE n.id = $1 RETURNING ` + notificationCols
-	notificationsQuery        = `SELECT ` + notificationCols + ` FROM notifications n
+)
+
+// The pages of a user's notifications, newest first (see paging.go), read
+// backwards from notifications_by_user or, unread only, from its partial
+// twin. The key is the After notification's if it is the user's, read or
+// not: a client that marks what it has seen read still pages on.
+const (
+	// Parameters: user, limit.
+	notificationsQuery = `SELECT ` + notificationCols + ` FROM notifications n
 		WHERE n.user_id = $1 ORDER BY n.created_at DESC, n.id DESC LIMIT $2`
 	unreadNotificationsQuery = `SELECT ` + notificationCols + ` FROM notifications n
 		WHERE n.user_id = $1 AND NOT n.is_read ORDER BY n.created_at DESC, n.id DESC LIMIT $2`
+	// Parameters: user, limit, after.
+	notificationsAfterQuery = `SELECT ` + notificationCols + ` FROM notifications n
+		WHERE n.user_id = $1
+			AND (n.created_at, n.id) < (SELECT k.created_at, k.id FROM notifications k WHERE k.id = $3 AND k.user_id = $1)
+		ORDER BY n.created_at DESC, n.id DESC LIMIT $2`
+	unreadNotificationsAfterQuery = `SELECT ` + notificationCols + ` FROM notifications n
+		WHERE n.user_id = $1 AND NOT n.is_read
+			AND (n.created_at, n.id) < (SELECT k.created_at, k.id FROM notifications k WHERE k.id = $3 AND k.user_id = $1)
+		ORDER BY n.created_at DESC, n.id DESC LIMIT $2`
+	// Parameters: after, user.
+	hasNotificationQuery = `SELECT EXISTS (SELECT 1 FROM notifications WHERE id = $1 AND user_id = $2)`
 )
 
 func scanNotification(sc scanner) (store.Notification, error) {
@@ -81,15 +99,15 @@ func (d db) MarkNotificationRead(ctx context.Context, id string) (store.Notifica
 	return n, wrap("mark notification read", err)
 }
 
-// UserNotifications lists up to limit (at least 1) of the user's
-// notifications, newest first; with unreadOnly, only unread ones.
-func (d db) UserNotifications(ctx context.Context, userID string, unreadOnly bool, limit int) ([]store.Notification, error) {
-	if limit < 1 {
-		return nil, errs.E(errs.BadUserInput, "limit must be at least 1, got %d", limit)
-	}
-	query := notificationsQuery
+// UserNotifications lists one page of the user's notifications, newest
+// first; with unreadOnly, only unread ones.
+func (d db) UserNotifications(ctx context.Context, userID string, unreadOnly bool, p store.Page) ([]store.Notification, error) {
+	first, next := notificationsQuery, notificationsAfterQuery
 	if unreadOnly {
-		query = unreadNotificationsQuery
+		first, next = unreadNotificationsQuery, unreadNotificationsAfterQuery
 	}
-	return listUnder(ctx, d, "list notifications", kindUser, userID, scanNotification, query, userID, limit)
+	return listPage(ctx, d, "list notifications", kindUser, userID, p, scanNotification,
+		stmt{first, []any{userID, p.Limit}},
+		stmt{next, []any{userID, p.Limit, p.After}},
+		stmt{hasNotificationQuery, []any{p.After, userID}})
 }

@@ -40,17 +40,28 @@ func TestQueriesUseIndexes(t *testing.T) {
 		indexes []string
 	}{
 		{"TeamMembers", teamMembersQuery, []any{"t7"}, []string{"team_members_pkey"}},
-		{"UserTeams", userTeamsQuery, []any{"u7"}, []string{"team_members_by_user"}},
 		{"ProjectMembers", projectMembersQuery, []any{"p7"}, []string{"project_members_pkey"}},
-		{"UserProjects", userProjectsQuery, []any{"u7"}, []string{"project_members_by_user"}},
-		{"ProjectTasks", projectTasksQuery, []any{"p7"}, []string{"tasks_by_project"}},
-		{"VisibleTasks", visibleTasksQuery, []any{"u7"},
-			[]string{"tasks_by_owner", "tasks_by_assignee", "tasks_by_project", "project_members_by_user"}},
+		{"AllUserProjects", allUserProjectsQuery, []any{"u7"}, []string{"project_members_by_user"}},
 		{"UserInvitations", userInvitationsQuery, []any{"u7"}, []string{"invitations_by_user"}},
-		{"UserNotifications", notificationsQuery, []any{"u7", 20}, []string{"notifications_by_user"}},
-		{"UserNotifications unread", unreadNotificationsQuery, []any{"u7", 20}, []string{"notifications_unread_by_user"}},
 		{"SharesTeamOrProject", sharesQuery, []any{"u7", "u8"}, []string{"team_members_by_user", "project_members_by_user"}},
 		{"DeleteProject's tasks", deleteProjectTasksQuery, []any{"p7"}, []string{"tasks_by_project"}},
+		// Pages: each reads its index from the After key on.
+		{"UserTeams", userTeamsQuery, []any{"u7", 50}, []string{"team_members_by_user"}},
+		{"UserTeams after", userTeamsAfterQuery, []any{"u7", 50, "t3"}, []string{"team_members_by_user"}},
+		{"UserProjects", userProjectsQuery, []any{"u7", 50}, []string{"project_members_by_user"}},
+		{"UserProjects after", userProjectsAfterQuery, []any{"u7", 50, "p3"}, []string{"project_members_by_user"}},
+		{"ProjectTasks", projectTasksQuery, []any{"p7", 50}, []string{"tasks_by_project"}},
+		{"ProjectTasks after", projectTasksAfterQuery, []any{"p7", 50, "k7"}, []string{"tasks_by_project"}},
+		{"VisibleTasks", visibleTasksQuery, []any{"u7", 50},
+			[]string{"tasks_by_owner", "tasks_by_assignee", "tasks_by_project", "project_members_by_user"}},
+		{"VisibleTasks after", visibleTasksAfterQuery, []any{"u7", 50, "k7"},
+			[]string{"tasks_by_owner", "tasks_by_assignee", "tasks_by_project", "project_members_by_user"}},
+		{"has visible task", hasVisibleTaskQuery, []any{"u7", "k7"}, []string{"tasks_pkey"}},
+		{"UserNotifications", notificationsQuery, []any{"u7", 50}, []string{"notifications_by_user"}},
+		{"UserNotifications after", notificationsAfterQuery, []any{"u7", 50, "n7"}, []string{"notifications_by_user"}},
+		{"UserNotifications unread", unreadNotificationsQuery, []any{"u7", 50}, []string{"notifications_unread_by_user"}},
+		{"UserNotifications unread after", unreadNotificationsAfterQuery, []any{"u7", 50, "n7"},
+			[]string{"notifications_unread_by_user"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

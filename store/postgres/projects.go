@@ -28,9 +28,23 @@ const (
 	projectMembersQuery  = `SELECT ` + userCols + `
 		FROM project_members m JOIN users u ON u.id = m.user_id
 		WHERE m.project_id = $1 ORDER BY u.id`
+	// allUserProjectsQuery is every project of a user, for the server's
+	// own use; clients page (userProjects*Query).
+	allUserProjectsQuery = `SELECT ` + projectCols + `
+		FROM project_members m JOIN projects p ON p.id = m.project_id
+		WHERE m.user_id = $1 ORDER BY m.project_id`
+	// The pages of a user's projects (see paging.go), in order from
+	// project_members_by_user. Parameters: user, limit.
 	userProjectsQuery = `SELECT ` + projectCols + `
 		FROM project_members m JOIN projects p ON p.id = m.project_id
-		WHERE m.user_id = $1 ORDER BY p.id`
+		WHERE m.user_id = $1 ORDER BY m.project_id LIMIT $2`
+	// The key is the After project's id if the user is a member.
+	// Parameters: user, limit, after.
+	userProjectsAfterQuery = `SELECT ` + projectCols + `
+		FROM project_members m JOIN projects p ON p.id = m.project_id
+		WHERE m.user_id = $1
+			AND m.project_id > (SELECT k.project_id FROM project_members k WHERE k.user_id = $1 AND k.project_id = $3)
+		ORDER BY m.project_id LIMIT $2`
 	// sharesQuery walks from a's memberships (by-user index) to b's
 	// (primary key). Parameters: a, b.
 	sharesQuery = `SELECT
@@ -181,9 +195,19 @@ func (d db) IsProjectMember(ctx context.Context, projectID, userID string) (bool
 	return ok, wrap("check project member", err)
 }
 
-// UserProjects lists the projects the user is a member of, ordered by id.
-func (d db) UserProjects(ctx context.Context, userID string) ([]store.Project, error) {
-	return listUnder(ctx, d, "list user projects", kindUser, userID, scanProject, userProjectsQuery, userID)
+// UserProjects lists one page of the projects the user is a member of,
+// ordered by id.
+func (d db) UserProjects(ctx context.Context, userID string, p store.Page) ([]store.Project, error) {
+	return listPage(ctx, d, "list user projects", kindUser, userID, p, scanProject,
+		stmt{userProjectsQuery, []any{userID, p.Limit}},
+		stmt{userProjectsAfterQuery, []any{userID, p.Limit, p.After}},
+		stmt{isProjectMemberQuery, []any{p.After, userID}})
+}
+
+// AllUserProjects lists every project the user is a member of, ordered by
+// id: for the server's own use, never a client's listing.
+func (d db) AllUserProjects(ctx context.Context, userID string) ([]store.Project, error) {
+	return listUnder(ctx, d, "list all user projects", kindUser, userID, scanProject, allUserProjectsQuery, userID)
 }
 
 // SharesTeamOrProject reports whether a and b are members of a common team

@@ -38,18 +38,55 @@ const (
 		SELECT ` + taskCols + ` FROM t ORDER BY t.created_at, t.id`
 )
 
-const projectTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
-	WHERE t.project_id = $1 ORDER BY t.created_at, t.id`
+// The pages of a project's tasks (see paging.go), on tasks_by_project.
+const (
+	// Parameters: project, limit.
+	projectTasksQuery = `SELECT ` + taskCols + ` FROM tasks t
+		WHERE t.project_id = $1 ORDER BY t.created_at, t.id LIMIT $2`
+	// Parameters: project, limit, after.
+	projectTasksAfterQuery = `SELECT ` + taskCols + ` FROM tasks t
+		WHERE t.project_id = $1
+			AND (t.created_at, t.id) > (SELECT k.created_at, k.id FROM tasks k WHERE k.id = $3 AND k.project_id = $1)
+		ORDER BY t.created_at, t.id LIMIT $2`
+	// Parameters: after, project.
+	hasProjectTaskQuery = `SELECT EXISTS (SELECT 1 FROM tasks WHERE id = $1 AND project_id = $2)`
+)
 
-// visibleTasksQuery unions the three ways a task is visible, each served by
-// its index (owner, assignee, the user's memberships then the project's
-// tasks); UNION drops the duplicates, rows of one task being equal on one
-// snapshot.
-const visibleTasksQuery = `SELECT ` + taskCols + ` FROM tasks t WHERE t.user_id = $1
-	UNION SELECT ` + taskCols + ` FROM tasks t WHERE t.assigned_to = $1
-	UNION SELECT ` + taskCols + ` FROM project_members m JOIN tasks t ON t.project_id = m.project_id
-		WHERE m.user_id = $1
-	ORDER BY 9, 1`
+// The pages of a user's visible tasks (see paging.go). A task is visible
+// through three arms (owned, assigned, in one of the user's projects), each
+// read in order from its index (tasks_by_owner, tasks_by_assignee,
+// tasks_by_project, which hold the sort key, so the arms read no table
+// rows) and cut to a page, so a page costs a few pages of index reads
+// however many tasks the user owns or is assigned. The outer query keeps
+// each task once (IN) and cuts the merged arms to a page.
+const (
+	ownedArm    = `SELECT a.id FROM tasks a WHERE a.user_id = $1`
+	assignedArm = `SELECT b.id FROM tasks b WHERE b.assigned_to = $1`
+	sharedArm   = `SELECT c.id FROM project_members m JOIN tasks c ON c.project_id = m.project_id
+		WHERE m.user_id = $1`
+	// afterKey keeps the rows after k, the After task's sort key.
+	afterKey = ` > (SELECT k.created_at, k.id FROM k)`
+
+	// Parameters: user, limit.
+	visibleTasksQuery = `SELECT ` + taskCols + ` FROM tasks t WHERE t.id IN (
+		(` + ownedArm + ` ORDER BY a.created_at, a.id LIMIT $2)
+		UNION ALL (` + assignedArm + ` ORDER BY b.created_at, b.id LIMIT $2)
+		UNION ALL (` + sharedArm + ` ORDER BY c.created_at, c.id LIMIT $2))
+		ORDER BY t.created_at, t.id LIMIT $2`
+	// k is the sort key of the After task, if the user sees it.
+	// Parameters: user, limit, after.
+	visibleTasksAfterQuery = `WITH k AS (SELECT v.created_at, v.id FROM tasks v WHERE v.id = $3 AND ` + visibleFilter + `)
+		SELECT ` + taskCols + ` FROM tasks t WHERE t.id IN (
+		(` + ownedArm + ` AND (a.created_at, a.id)` + afterKey + ` ORDER BY a.created_at, a.id LIMIT $2)
+		UNION ALL (` + assignedArm + ` AND (b.created_at, b.id)` + afterKey + ` ORDER BY b.created_at, b.id LIMIT $2)
+		UNION ALL (` + sharedArm + ` AND (c.created_at, c.id)` + afterKey + ` ORDER BY c.created_at, c.id LIMIT $2))
+		ORDER BY t.created_at, t.id LIMIT $2`
+	// visibleFilter: v is a task the user ($1) sees.
+	visibleFilter = `(v.user_id = $1 OR v.assigned_to = $1
+		OR v.project_id IN (SELECT w.project_id FROM project_members w WHERE w.user_id = $1))`
+	// Parameters: user, after.
+	hasVisibleTaskQuery = `SELECT EXISTS (SELECT 1 FROM tasks v WHERE v.id = $2 AND ` + visibleFilter + `)`
+)
 
 func scanTask(sc scanner) (store.Task, error) {
 	var t store.Task
@@ -149,14 +186,21 @@ func (d db) DeleteTask(ctx context.Context, id string) (store.Task, error) {
 	return t, wrap("delete task", err)
 }
 
-// ProjectTasks lists the project's tasks ordered by creation, then id.
-func (d db) ProjectTasks(ctx context.Context, projectID string) ([]store.Task, error) {
-	return listUnder(ctx, d, "list project tasks", kindProject, projectID, scanTask, projectTasksQuery, projectID)
+// ProjectTasks lists one page of the project's tasks ordered by creation,
+// then id.
+func (d db) ProjectTasks(ctx context.Context, projectID string, p store.Page) ([]store.Task, error) {
+	return listPage(ctx, d, "list project tasks", kindProject, projectID, p, scanTask,
+		stmt{projectTasksQuery, []any{projectID, p.Limit}},
+		stmt{projectTasksAfterQuery, []any{projectID, p.Limit, p.After}},
+		stmt{hasProjectTaskQuery, []any{p.After, projectID}})
 }
 
-// VisibleTasks lists, each once, the tasks the user owns, is assigned, or
-// that belong to a project the user is a member of, ordered by creation,
-// then id.
-func (d db) VisibleTasks(ctx context.Context, userID string) ([]store.Task, error) {
-	return listUnder(ctx, d, "list visible tasks", kindUser, userID, scanTask, visibleTasksQuery, userID)
+// VisibleTasks lists one page of the tasks the user owns, is assigned, or
+// that belong to a project the user is a member of, each once, ordered by
+// creation, then id.
+func (d db) VisibleTasks(ctx context.Context, userID string, p store.Page) ([]store.Task, error) {
+	return listPage(ctx, d, "list visible tasks", kindUser, userID, p, scanTask,
+		stmt{visibleTasksQuery, []any{userID, p.Limit}},
+		stmt{visibleTasksAfterQuery, []any{userID, p.Limit, p.After}},
+		stmt{hasVisibleTaskQuery, []any{userID, p.After}})
 }

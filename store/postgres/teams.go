@@ -25,9 +25,18 @@ const (
 	teamMembersQuery  = `SELECT ` + userCols + `
 		FROM team_members m JOIN users u ON u.id = m.user_id
 		WHERE m.team_id = $1 ORDER BY u.id`
+	// The pages of a user's teams (see paging.go), in order from
+	// team_members_by_user. Parameters: user, limit.
 	userTeamsQuery = `SELECT ` + teamCols + `
 		FROM team_members m JOIN teams t ON t.id = m.team_id
-		WHERE m.user_id = $1 ORDER BY t.id`
+		WHERE m.user_id = $1 ORDER BY m.team_id LIMIT $2`
+	// The key is the After team's id if the user is a member. Parameters:
+	// user, limit, after.
+	userTeamsAfterQuery = `SELECT ` + teamCols + `
+		FROM team_members m JOIN teams t ON t.id = m.team_id
+		WHERE m.user_id = $1
+			AND m.team_id > (SELECT k.team_id FROM team_members k WHERE k.user_id = $1 AND k.team_id = $3)
+		ORDER BY m.team_id LIMIT $2`
 	// sharesTeamQuery walks from a's teams (by-user index) to b's membership
 	// (primary key). Parameters: a, b.
 	sharesTeamQuery = `SELECT EXISTS (SELECT 1 FROM team_members x
@@ -161,9 +170,13 @@ func (d db) IsTeamMember(ctx context.Context, teamID, userID string) (bool, erro
 	return ok, wrap("check team member", err)
 }
 
-// UserTeams lists the teams the user is a member of, ordered by id.
-func (d db) UserTeams(ctx context.Context, userID string) ([]store.Team, error) {
-	return listUnder(ctx, d, "list user teams", kindUser, userID, scanTeam, userTeamsQuery, userID)
+// UserTeams lists one page of the teams the user is a member of, ordered
+// by id.
+func (d db) UserTeams(ctx context.Context, userID string, p store.Page) ([]store.Team, error) {
+	return listPage(ctx, d, "list user teams", kindUser, userID, p, scanTeam,
+		stmt{userTeamsQuery, []any{userID, p.Limit}},
+		stmt{userTeamsAfterQuery, []any{userID, p.Limit, p.After}},
+		stmt{isTeamMemberQuery, []any{p.After, userID}})
 }
 
 // SharesTeam reports whether a and b are members of a common team; everyone

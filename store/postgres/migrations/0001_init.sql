@@ -1,11 +1,13 @@
 -- 0001: the initial schema, the PostgreSQL port of store/sqlite's 0001.
 --
 -- Timestamps are TIMESTAMPTZ (microseconds, the store's precision, so they
--- round-trip exactly). Optional references are NULL (not '') so that foreign
--- keys check them; optional text is ''.
+-- round-trip exactly). Ids and references are COLLATE "C": they sort as
+-- bytes, as in SQLite, whatever the database's locale, so listings ordered
+-- by id agree on both adapters (and compare faster). Optional references
+-- are NULL (not '') so that foreign keys check them; optional text is ''.
 
 CREATE TABLE users (
-	id         TEXT PRIMARY KEY,
+	id         TEXT COLLATE "C" PRIMARY KEY,
 	name       TEXT NOT NULL,
 	email      TEXT NOT NULL DEFAULT '',
 	admin      BOOLEAN NOT NULL DEFAULT false,
@@ -13,15 +15,15 @@ CREATE TABLE users (
 );
 
 CREATE TABLE teams (
-	id         TEXT PRIMARY KEY,
+	id         TEXT COLLATE "C" PRIMARY KEY,
 	name       TEXT NOT NULL,
-	created_by TEXT NOT NULL REFERENCES users (id),
+	created_by TEXT COLLATE "C" NOT NULL REFERENCES users (id),
 	created_at TIMESTAMPTZ NOT NULL
 );
 
 CREATE TABLE team_members (
-	team_id TEXT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
-	user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	team_id TEXT COLLATE "C" NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+	user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	PRIMARY KEY (team_id, user_id)
 );
 
@@ -30,10 +32,10 @@ CREATE TABLE team_members (
 CREATE INDEX team_members_by_user ON team_members (user_id, team_id);
 
 CREATE TABLE projects (
-	id         TEXT PRIMARY KEY,
+	id         TEXT COLLATE "C" PRIMARY KEY,
 	name       TEXT NOT NULL,
-	owner_id   TEXT NOT NULL REFERENCES users (id),
-	team_id    TEXT REFERENCES teams (id) ON DELETE SET NULL,
+	owner_id   TEXT COLLATE "C" NOT NULL REFERENCES users (id),
+	team_id    TEXT COLLATE "C" REFERENCES teams (id) ON DELETE SET NULL,
 	created_at TIMESTAMPTZ NOT NULL,
 	updated_at TIMESTAMPTZ NOT NULL
 );
@@ -42,21 +44,21 @@ CREATE TABLE projects (
 CREATE INDEX projects_by_team ON projects (team_id) WHERE team_id IS NOT NULL;
 
 CREATE TABLE project_members (
-	project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
-	user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	project_id TEXT COLLATE "C" NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+	user_id    TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	PRIMARY KEY (project_id, user_id)
 );
 
 CREATE INDEX project_members_by_user ON project_members (user_id, project_id);
 
 CREATE TABLE tasks (
-	id          TEXT PRIMARY KEY,
+	id          TEXT COLLATE "C" PRIMARY KEY,
 	title       TEXT NOT NULL,
 	description TEXT NOT NULL DEFAULT '',
 	status      TEXT NOT NULL CHECK (status IN ('TODO', 'IN_PROGRESS', 'DONE')),
-	project_id  TEXT REFERENCES projects (id) ON DELETE CASCADE,
-	user_id     TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-	assigned_to TEXT REFERENCES users (id) ON DELETE SET NULL,
+	project_id  TEXT COLLATE "C" REFERENCES projects (id) ON DELETE CASCADE,
+	user_id     TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	assigned_to TEXT COLLATE "C" REFERENCES users (id) ON DELETE SET NULL,
 	version     BIGINT NOT NULL CHECK (version >= 1),
 	created_at  TIMESTAMPTZ NOT NULL,
 	updated_at  TIMESTAMPTZ NOT NULL
@@ -70,9 +72,9 @@ CREATE INDEX tasks_by_owner ON tasks (user_id, created_at, id);
 CREATE INDEX tasks_by_assignee ON tasks (assigned_to, created_at, id) WHERE assigned_to IS NOT NULL;
 
 CREATE TABLE notifications (
-	id         TEXT PRIMARY KEY,
-	user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-	sender_id  TEXT REFERENCES users (id) ON DELETE SET NULL,
+	id         TEXT COLLATE "C" PRIMARY KEY,
+	user_id    TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	sender_id  TEXT COLLATE "C" REFERENCES users (id) ON DELETE SET NULL,
 	message    TEXT NOT NULL,
 	is_read    BOOLEAN NOT NULL DEFAULT false,
 	created_at TIMESTAMPTZ NOT NULL

@@ -4,9 +4,9 @@
 -- deleting either side removes it.
 
 CREATE TABLE invitations (
-	team_id    TEXT NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
-	user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
-	invited_by TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	team_id    TEXT COLLATE "C" NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
+	user_id    TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+	invited_by TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
 	created_at TIMESTAMPTZ NOT NULL,
 	PRIMARY KEY (team_id, user_id)
 );
