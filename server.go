@@ -31,6 +31,7 @@ import (
 	"github.com/taskpulse/taskpulse/realtime/transport"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
+	"github.com/taskpulse/taskpulse/store/postgres"
 	"github.com/taskpulse/taskpulse/store/sqlite"
 )
 
@@ -62,13 +63,16 @@ type Main struct {
 	draining atomic.Bool
 }
 
-// openStore opens the configured database.
+// openStore opens the configured database: the server and the CLI commands
+// share it.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 	switch cfg.DatabaseKind {
 	case config.DatabaseSQLite:
 		return sqlite.Open(ctx, cfg.SQLitePath)
+	case config.DatabasePostgres:
+		return postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{MaxConns: cfg.DatabaseMaxConns})
 	default:
-		return nil, fmt.Errorf("DATABASE_URL %q: PostgreSQL is not supported by this build yet; use sqlite:<path>", cfg.DatabaseURL)
+		return nil, fmt.Errorf("database kind %q unknown", cfg.DatabaseKind)
 	}
 }
 

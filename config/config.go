@@ -49,6 +49,9 @@ type Config struct {
 	// SQLitePath is the text after "sqlite:" (":memory:" for
 	// "sqlite::memory:"); empty for Postgres.
 	SQLitePath string
+	// DatabaseMaxConns (DATABASE_MAX_CONNS, default 10) caps the
+	// connections one process opens to PostgreSQL; unused with SQLite.
+	DatabaseMaxConns int
 
 	// RedisURL (REDIS_URL, default unset) selects the Redis broker so many
 	// instances share events: "redis://host:port/db" or "rediss://…".
@@ -248,6 +251,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		GraphQLQueryCacheBytes:  int64(r.positiveInt("GRAPHQL_QUERY_CACHE_BYTES", 32*mebibyte)),
 		GraphQLMaxResponseBytes: int64(r.positiveInt("GRAPHQL_MAX_RESPONSE_BYTES", 16*mebibyte)),
 
+		// Ten per instance: several instances stay well under PostgreSQL's
+		// default max_connections of 100.
+		DatabaseMaxConns: r.positiveInt("DATABASE_MAX_CONNS", 10),
+
 		LogLevel:  r.logLevel("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
 	}
@@ -279,6 +286,7 @@ func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("addr", c.Addr),
 		slog.String("database", redactURL(c.DatabaseURL)),
+		slog.Int("databaseMaxConns", c.DatabaseMaxConns),
 		slog.String("redis", redactURL(c.RedisURL)),
 		slog.String("jwtSecret", secret),
 		slog.String("jwtIssuer", c.JWTIssuer),
