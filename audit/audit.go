@@ -8,6 +8,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -122,14 +123,15 @@ func (l *Logger) Log(r Record) {
 	r.UserID, r.Object, r.By = cut(r.UserID, MaxID), cut(r.Object, MaxID), cut(r.By, MaxID)
 	r.ConnID, r.Operation = cut(r.ConnID, MaxID), cut(r.Operation, MaxID)
 	r.UserAgent, r.Reason = cut(r.UserAgent, MaxUserAgent), cut(r.Reason, MaxText)
-	b, err := json.Marshal(r)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a reason's "<jwt>" stays readable; the line is not HTML
+	if err := enc.Encode(r); err != nil {
 		return // Record holds only plain fields: cannot happen
 	}
-	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(b); err != nil && l.err == nil {
+	if _, err := l.w.Write(buf.Bytes()); err != nil && l.err == nil {
 		l.err = err
 		if l.onError != nil {
 			l.onError(err)
