@@ -136,8 +136,7 @@ func (m *Main) registerComponents(queryCache *gqlguard.QueryCache) {
 }
 
 // metricsHandler registers the components' figures and serves the
-// registry in the Prometheus text format (or OpenMetrics, when a scraper
-// asks for it). Called once, by routes.
+// registry in the Prometheus text format. Called once, by routes.
 func (m *Main) metricsHandler(queryCache *gqlguard.QueryCache) http.Handler {
 	m.registerComponents(queryCache)
 	return promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{
