@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -62,12 +63,53 @@ func (m *Main) auditMutation(ctx context.Context, fc *graphql.FieldContext, res 
 	m.Audit.Log(rec)
 }
 
+// maxRefusalRecords bounds the refusal records of one operation: a query
+// may repeat a forbidden field under a thousand aliases, and queries are
+// not rate limited. The rest are counted in one record at the end.
+const maxRefusalRecords = 5
+
+type refusalBudgetKey struct{}
+
+// refusalBudget counts an operation's refusal records.
+type refusalBudget struct{ recorded, skipped atomic.Int32 }
+
+// auditOperation gives each operation its refusal budget (gqlgen
+// AroundOperations), and records how many refusals went over it once its
+// response is made. Renderings of events are left alone.
+func (m *Main) auditOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if _, rendering := realtime.RenderFrom(ctx); rendering {
+		return next(ctx)
+	}
+	b := &refusalBudget{}
+	ctx = context.WithValue(ctx, refusalBudgetKey{}, b)
+	h := next(ctx)
+	return func(rctx context.Context) *graphql.Response {
+		resp := h(rctx)
+		if n := b.skipped.Swap(0); n > 0 {
+			rec := actor(ctx)
+			rec.Kind, rec.Count = audit.Deny, int(n)
+			rec.Reason = "more refusals in this operation, not recorded one by one"
+			m.Audit.Log(rec)
+		}
+		return resp
+	}
+}
+
 // auditRefusal records a field refused for a reason the audit log keeps.
 // root is the operation's root field the refusal happened under (nil:
 // the whole operation).
 func (m *Main) auditRefusal(ctx context.Context, root *graphql.FieldContext, err error) {
 	var e *errs.Error
 	if !errors.As(err, &e) {
+		return
+	}
+	switch e.Code {
+	case errs.Forbidden, errs.Unauthenticated, errs.RateLimited:
+	default:
+		return
+	}
+	if b, ok := ctx.Value(refusalBudgetKey{}).(*refusalBudget); ok && b.recorded.Add(1) > maxRefusalRecords {
+		b.skipped.Add(1)
 		return
 	}
 	rec := actor(ctx)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,41 @@ func TestNoSecretInAnyLog(t *testing.T) {
 		if strings.Contains(text, "7f3a") || strings.Contains(text, "hunter2") {
 			t.Errorf("the %s contains client text:\n%s", name, text)
 		}
+	}
+}
+
+// A query repeating a forbidden field under many aliases (queries are not
+// rate limited) writes a bounded number of records: maxRefusalRecords,
+// then one counting the rest.
+func TestAuditRefusalsPerOperationAreBounded(t *testing.T) {
+	e := start(t, nil)
+	e.users("alice", "bob")
+	task := e.createTask("alice", "private", "", "")
+	const n = 40
+	var q strings.Builder
+	q.WriteString("query($t: ID!) {")
+	for i := range n {
+		q.WriteString(" a" + strconv.Itoa(i) + ": task(id: $t) { id }")
+	}
+	q.WriteString(" }")
+	_, r := e.post("bob", q.String(), map[string]any{"t": task})
+	if len(r.Errors) == 0 || r.Errors[0].code() != "FORBIDDEN" {
+		t.Fatalf("errors %+v", r.Errors)
+	}
+	summary := e.waitRecord(audit.Record{Kind: audit.Deny, UserID: "bob", Count: n - maxRefusalRecords})
+	if summary.Transport != "http" || summary.IP == "" {
+		t.Errorf("summary record: %+v", summary)
+	}
+	denies := 0
+	for _, rec := range e.auditLog() {
+		if rec.Kind == audit.Deny && rec.UserID == "bob" {
+			denies++
+			if rec.Count == 0 && (rec.Operation != "task" || rec.Object != task || rec.Code != "FORBIDDEN") {
+				t.Errorf("deny record: %+v", rec)
+			}
+		}
+	}
+	if denies != maxRefusalRecords+1 {
+		t.Fatalf("%d deny records for %d refusals, want %d", denies, n, maxRefusalRecords+1)
 	}
 }

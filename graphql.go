@@ -56,6 +56,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		Introspection:    cfg.GraphQLIntrospection,
 	})
 	gql.AroundOperations(m.currentRights)
+	gql.AroundOperations(m.auditOperation)
 	gql.AroundFields(m.auditFields) // outermost of the field interceptors: sees every field's outcome
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
