@@ -57,7 +57,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	})
 	gql.AroundOperations(m.currentRights)
 	gql.AroundOperations(m.auditOperation)
-	gql.AroundFields(m.auditFields) // outermost of the field interceptors: sees every field's outcome
+	gql.AroundFields(m.auditFields) // before other field interceptors: it sees their refusals too
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 	return m.authn.Required(m.anonymousAllowed, m.limitRequests(withRequestInfo(gql))), cache
