@@ -190,7 +190,7 @@ func tokenCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []s
 	if u.Disabled {
 		return fmt.Errorf("user %s is disabled: a token would be refused (enable it with taskpulse user update %s --disabled=false)", u.ID, u.ID)
 	}
-	authn, err := newAuthenticator(ctx, cfg, st, log)
+	authn, err := newAuthenticator(ctx, cfg, st, log, nil)
 	if err != nil {
 		return err
 	}

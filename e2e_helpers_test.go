@@ -34,6 +34,7 @@ func testConfig(t *testing.T, extra map[string]string) config.Config {
 		"JWT_SECRET":       "e2e-secret-not-for-production-0123456789",
 		"DRAIN_TIMEOUT":    "200ms",
 		"WS_PING_INTERVAL": "5s",
+		"AUDIT_LOG":        t.TempDir() + "/audit.log",
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -6,7 +6,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	gqltransport "github.com/99designs/gqlgen/graphql/handler/transport"
 
-	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/graph"
 	"github.com/taskpulse/taskpulse/internal/gqlguard"
 	"github.com/taskpulse/taskpulse/realtime/transport"
@@ -34,6 +33,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		SendQueue:      cfg.WSSendQueue,
 		MaxSubsPerConn: cfg.MaxSubsPerConn,
 		Shapes:         transport.NewShapes(), // one for both: a query over WebSocket and SSE renders once per event
+		Observer:       connObserver{m},
 		Logger:         m.log,
 	}
 	m.ws = transport.NewWebSocket(topts)
@@ -56,9 +56,11 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		Introspection:    cfg.GraphQLIntrospection,
 	})
 	gql.AroundOperations(m.currentRights)
+	gql.AroundOperations(m.auditOperation)
+	gql.AroundFields(m.auditFields) // before other field interceptors: it sees their refusals too
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
-	return auth.Required(m.anonymousAllowed, m.limitRequests(gql)), cache
+	return m.authn.Required(m.anonymousAllowed, m.limitRequests(withRequestInfo(gql))), cache
 }
 
 // anonymousAllowed says which requests reach /graphql without a token: a

@@ -4,15 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
-	"github.com/taskpulse/taskpulse/internal/gqlguard"
-	"github.com/taskpulse/taskpulse/internal/metrics"
 	"github.com/taskpulse/taskpulse/playground"
 )
 
@@ -31,7 +28,7 @@ func (m *Main) routes() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", m.ready)
-	mux.Handle("GET /metrics", m.metrics(queryCache))
+	mux.Handle("GET /metrics", m.metricsHandler(queryCache))
 	return m.bodyDeadline(mux)
 }
 
@@ -119,28 +116,4 @@ func (m *Main) cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// metrics registers what /metrics serves.
-func (m *Main) metrics(queryCache *gqlguard.QueryCache) *metrics.Registry {
-	reg := metrics.New()
-	f := func(v uint64) float64 { return float64(v) }
-	reg.Gauge("taskpulse_connections", "Open WebSocket and SSE connections on this instance.", func() float64 { return float64(m.registry.Len()) })
-	reg.Gauge("taskpulse_hub_subscriptions", "Active subscriptions on this instance.", func() float64 { return float64(m.hub.Stats().Subscriptions) })
-	reg.Gauge("taskpulse_hub_inbox", "Events waiting for dispatch.", func() float64 { return float64(m.hub.Stats().InboxLen) })
-	reg.Counter("taskpulse_events_dispatched_total", "Events dispatched by the hub.", func() float64 { return f(m.hub.Stats().Dispatched) })
-	reg.Counter("taskpulse_deliveries_total", "Payloads handed to connections.", func() float64 { return f(m.hub.Stats().Delivered) })
-	reg.Counter("taskpulse_ws_frames_sent_total", "Frames written to WebSockets.", func() float64 { return f(m.ws.Stats().FramesSent) })
-	reg.Counter("taskpulse_ws_slow_consumer_drops_total", "Connections dropped because their send queue overflowed.", func() float64 { return f(m.ws.Stats().SlowConsumerDrops) })
-	reg.Gauge("taskpulse_ws_shapes", "Distinct subscription query shapes (payloads are encoded once per shape).", func() float64 { return float64(m.ws.Stats().Shapes) })
-	reg.Gauge("taskpulse_graphql_query_cache_bytes", "Bytes held by the cache of parsed GraphQL documents (GRAPHQL_QUERY_CACHE_BYTES bounds it).", func() float64 { return float64(queryCache.Bytes()) })
-	reg.Counter("process_cpu_seconds_total", "User and system CPU time of this process.", processCPUSeconds)
-	reg.Gauge("process_resident_memory_bytes", "Resident set size of this process.", processRSSBytes)
-	reg.Gauge("go_goroutines", "Goroutines.", func() float64 { return float64(runtime.NumGoroutine()) })
-	reg.Gauge("go_memstats_heap_inuse_bytes", "Heap in use.", func() float64 {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		return float64(ms.HeapInuse)
-	})
-	return reg
 }

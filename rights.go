@@ -31,6 +31,7 @@ func (m *Main) currentRights(ctx context.Context, next graphql.OperationHandler)
 	}
 	v, err := m.authn.Current(ctx, sess.Viewer())
 	if err != nil {
+		m.operationRefused(ctx, err)
 		gerr := resolvers.ErrorPresenter(m.log)(ctx, err)
 		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{gerr}})
 	}

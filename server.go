@@ -25,8 +25,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/taskpulse/taskpulse/audit"
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
+	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
 	"github.com/taskpulse/taskpulse/service"
@@ -61,6 +63,15 @@ type Main struct {
 	debug    *http.Server
 	served   chan error
 	draining atomic.Bool
+
+	// Audit is the audit log (AUDIT_LOG): connections, authentication
+	// failures, subscriptions, denials, mutations, administrative
+	// disconnects, abuse blocks. Never nil once Open succeeds.
+	Audit      *audit.Logger
+	closeAudit func() error
+	// metrics is what /metrics serves (metrics.go); its methods Limited,
+	// Blocked and PresenceChanged are for the limits and presence parts.
+	metrics *serverMetrics
 }
 
 // openStore opens the configured database: the server and the CLI commands
@@ -78,7 +89,7 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 
 // newAuthenticator loads (or creates once) the signing key and builds the
 // token verifier the server and the CLI share.
-func newAuthenticator(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger) (*auth.Authenticator, error) {
+func newAuthenticator(ctx context.Context, cfg config.Config, st store.Store, log *slog.Logger, onFailure func(*http.Request, *errs.Error)) (*auth.Authenticator, error) {
 	secret, generated, err := auth.LoadOrCreateSecret(ctx, cfg.JWTSecret, st)
 	if err != nil {
 		return nil, err
@@ -88,6 +99,7 @@ func newAuthenticator(ctx context.Context, cfg config.Config, st store.Store, lo
 	}
 	return auth.NewAuthenticator(auth.Options{
 		Secret: secret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Users: st, Logger: log,
+		OnFailure: onFailure,
 	})
 }
 
@@ -105,10 +117,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 			m.closeComponents()
 		}
 	}()
+	m.metrics = m.newServerMetrics()
+	auditFailed := func(err error) {
+		log.Error("audit log: a record could not be written (later failures are not reported)", "err", err)
+	}
+	if m.Audit, m.closeAudit, err = audit.Open(cfg.AuditLog, auditFailed); err != nil {
+		return nil, err
+	}
 	if m.store, err = openStore(ctx, cfg); err != nil {
 		return nil, err
 	}
-	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log); err != nil {
+	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log, m.httpAuthFailed); err != nil {
 		return nil, err
 	}
 	m.registry = realtime.NewRegistry()
@@ -117,7 +136,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if err = m.broker.Start(m.hub.Enqueue); err != nil {
 		return nil, err
 	}
-	m.svc = service.New(m.store, m.broker, log)
+	m.svc = service.New(m.store, countingPublisher{m.broker, m}, log)
 	m.svc.SetPresence(m.registry.Online)
 
 	if cfg.TLSCertFile != "" {
@@ -222,6 +241,10 @@ func (m *Main) closeComponents() error {
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
+	}
+	if m.closeAudit != nil {
+		// Last: the transports' Close above records the last disconnects.
+		errs = append(errs, m.closeAudit())
 	}
 	return errors.Join(errs...)
 }

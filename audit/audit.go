@@ -8,12 +8,14 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind names what a record is about.
@@ -28,7 +30,7 @@ const (
 	Deny           Kind = "deny"            // an operation was refused (what and why)
 	Mutation       Kind = "mutation"        // a mutation succeeded (who, what, which object)
 	DisconnectUser Kind = "disconnect_user" // an admin closed a user's connections
-	RateLimited    Kind = "rate_limited"    // an operation was refused by the rate limit
+	RateLimited    Kind = "rate_limited"    // an operation was refused RATE_LIMITED
 	Block          Kind = "block"           // a user or IP was blocked for abuse
 	Unblock        Kind = "unblock"         // a block ended
 )
@@ -41,6 +43,9 @@ type Record struct {
 	IP        string    `json:"ip,omitempty"`
 	ConnID    string    `json:"connId,omitempty"`
 	Transport string    `json:"transport,omitempty"`
+	// UserAgent is a Connect's or an AuthFailure's User-Agent header, cut
+	// to MaxUserAgent bytes.
+	UserAgent string `json:"userAgent,omitempty"`
 	// Operation is a GraphQL field (createTask, taskUpdates) or an HTTP
 	// operation name the server recognised; never the document.
 	Operation string `json:"operation,omitempty"`
@@ -98,6 +103,15 @@ func Open(dest string, onError func(error)) (*Logger, func() error, error) {
 	return New(f, nil, onError), f.Close, nil
 }
 
+// Bounds on the fields a client can choose (ids it sends, its user
+// agent), so a record stays a line of bounded size. JSON escaping keeps
+// any byte a client sends from breaking a line.
+const (
+	MaxUserAgent = 256
+	MaxID        = 128 // service.MaxIDLen: a longer id is refused anyway
+	MaxText      = 256
+)
+
 // Log writes r, stamping its time when unset.
 func (l *Logger) Log(r Record) {
 	if l == nil {
@@ -106,17 +120,32 @@ func (l *Logger) Log(r Record) {
 	if r.Time.IsZero() {
 		r.Time = l.now().UTC()
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
+	r.UserID, r.Object, r.By = cut(r.UserID, MaxID), cut(r.Object, MaxID), cut(r.By, MaxID)
+	r.ConnID, r.Operation = cut(r.ConnID, MaxID), cut(r.Operation, MaxID)
+	r.UserAgent, r.Reason = cut(r.UserAgent, MaxUserAgent), cut(r.Reason, MaxText)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // a reason's "<jwt>" stays readable; the line is not HTML
+	if err := enc.Encode(r); err != nil {
 		return // Record holds only plain fields: cannot happen
 	}
-	b = append(b, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, err := l.w.Write(b); err != nil && l.err == nil {
+	if _, err := l.w.Write(buf.Bytes()); err != nil && l.err == nil {
 		l.err = err
 		if l.onError != nil {
 			l.onError(err)
 		}
 	}
+}
+
+// cut shortens s to at most n bytes, on a UTF-8 boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

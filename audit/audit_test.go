@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestLogWritesOneJSONLinePerRecord(t *testing.T) {
@@ -111,5 +112,26 @@ func TestOpenFileAppendsWithPrivateMode(t *testing.T) {
 	}
 	if _, _, err := Open(filepath.Join(path, "nope", "x"), nil); err == nil {
 		t.Fatal("want an error for an unopenable path")
+	}
+}
+
+// Fields a client chooses are bounded, cut on a rune boundary, and JSON
+// escaping keeps a newline a client sends inside its line.
+func TestClientChosenFieldsAreBounded(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(&buf, nil, nil)
+	l.Log(Record{Kind: Connect, UserAgent: strings.Repeat("é", MaxUserAgent), Object: strings.Repeat("x", 1000) + "\n{\"kind\":\"forged\"}"})
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Fatalf("%d lines: %q", n, buf.String())
+	}
+	var r Record
+	if err := json.Unmarshal(buf.Bytes(), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.UserAgent) > MaxUserAgent || !utf8.ValidString(r.UserAgent) || len(r.UserAgent) < MaxUserAgent-1 {
+		t.Fatalf("user agent: %d bytes, valid %v", len(r.UserAgent), utf8.ValidString(r.UserAgent))
+	}
+	if r.Object != strings.Repeat("x", MaxID) {
+		t.Fatalf("object: %q", r.Object)
 	}
 }

@@ -90,19 +90,19 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if len(values) > 1 {
-			writeUnauthorized(w, "more than one Authorization header")
+			a.refuse(w, r, errs.E(errs.Unauthenticated, "more than one Authorization header"))
 			return
 		}
 		token, ok := BearerToken(values[0])
 		if !ok {
-			writeUnauthorized(w, `Authorization header must be "Bearer <token>"`)
+			a.refuse(w, r, errs.E(errs.Unauthenticated, `Authorization header must be "Bearer <token>"`))
 			return
 		}
 		v, err := a.Verify(r.Context(), token)
 		if err != nil {
 			var e *errs.Error
 			if errors.As(err, &e) && e.Code == errs.Unauthenticated {
-				writeUnauthorized(w, e.Message)
+				a.refuse(w, r, e)
 				return
 			}
 			a.log.ErrorContext(r.Context(), "auth: verifying token", "err", err)
@@ -120,20 +120,36 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 // other means (a WebSocket upgrade, in connection_init) or carry nothing to
 // run (OPTIONS).
 func Required(exempt func(*http.Request) bool, next http.Handler) http.Handler {
+	return required(exempt, next, nil)
+}
+
+func required(exempt func(*http.Request) bool, next http.Handler, failed func(*http.Request, *errs.Error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := ViewerFrom(r.Context()); ok || exempt(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
+		const missing = "missing token: send Authorization: Bearer <jwt>"
+		if failed != nil {
+			failed(r, errs.E(errs.Unauthenticated, missing))
+		}
 		// RFC 6750 §3.1: a request without credentials gets no error code.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="taskpulse"`)
-		writeError(w, http.StatusUnauthorized, "missing token: send Authorization: Bearer <jwt>", errs.Unauthenticated)
+		writeError(w, http.StatusUnauthorized, missing, errs.Unauthenticated)
 	})
 }
 
-func writeUnauthorized(w http.ResponseWriter, why string) {
+// Required is the package's Required, telling Options.OnFailure of the
+// requests it refuses.
+func (a *Authenticator) Required(exempt func(*http.Request) bool, next http.Handler) http.Handler {
+	return required(exempt, next, a.failed)
+}
+
+// refuse answers 401 for a refused Authorization header.
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, e *errs.Error) {
+	a.failed(r, e)
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	writeError(w, http.StatusUnauthorized, why, errs.Unauthenticated)
+	writeError(w, http.StatusUnauthorized, e.Message, errs.Unauthenticated)
 }
 
 // writeError answers in the GraphQL error shape, so clients handle it like

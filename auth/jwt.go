@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -55,6 +56,10 @@ type Options struct {
 	// Logger receives failures that are the server's, not the client's
 	// (a store error while checking a token); nil means slog.Default().
 	Logger *slog.Logger
+	// OnFailure, if set, is told of every HTTP request Middleware or
+	// Authenticator.Required answers 401, with the refusal (its message
+	// says why; it never quotes the token): for metrics and the audit log.
+	OnFailure func(r *http.Request, err *errs.Error)
 }
 
 // Authenticator verifies and issues tokens. It is safe for concurrent use.
@@ -66,6 +71,7 @@ type Authenticator struct {
 	now      func() time.Time
 	log      *slog.Logger
 	parser   *jwt.Parser
+	failed   func(r *http.Request, err *errs.Error) // never nil
 }
 
 // NewAuthenticator checks opts and builds an Authenticator.
@@ -105,6 +111,10 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 	if opts.Audience != "" {
 		popts = append(popts, jwt.WithAudience(opts.Audience))
 	}
+	failed := opts.OnFailure
+	if failed == nil {
+		failed = func(*http.Request, *errs.Error) {}
+	}
 	return &Authenticator{
 		secret:   append([]byte(nil), opts.Secret...),
 		issuer:   opts.Issuer,
@@ -113,6 +123,7 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 		now:      now,
 		log:      log,
 		parser:   jwt.NewParser(popts...),
+		failed:   failed,
 	}, nil
 }
 

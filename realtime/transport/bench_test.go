@@ -28,15 +28,16 @@ import (
 
 var fanouts = []int{1, 100, 1000}
 
-func BenchmarkFanout(b *testing.B)      { benchFanout(b, 1) }
-func BenchmarkFanoutBurst(b *testing.B) { benchFanout(b, 64) }
+func BenchmarkFanout(b *testing.B)      { benchFanout(b, 1, nil) }
+func BenchmarkFanoutBurst(b *testing.B) { benchFanout(b, 64, nil) }
 
 // benchFanout publishes b.N events to n sockets with at most inFlight
-// events not yet written to every socket.
-func benchFanout(b *testing.B, inFlight int) {
+// events not yet written to every socket; obs, if set, is the transport's
+// Observer.
+func benchFanout(b *testing.B, inFlight int, obs Observer) {
 	for _, n := range fanouts {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			h := newHarness(b, func(o *Options) { o.SendQueue = 4096 })
+			h := newHarness(b, func(o *Options) { o.SendQueue = 4096; o.Observer = obs })
 			addr := h.srv.Listener.Addr().String()
 			sub := `{"id":"s","type":"subscribe","payload":{"query":"` + systemQuery + `"}}`
 			for range n {

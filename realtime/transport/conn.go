@@ -237,11 +237,15 @@ func (c *wsConn) readFailed(err error) {
 		c.waitFlushed(closeGrace)
 		return
 	}
+	tooBig := errors.Is(err, websocket.ErrReadLimit)
 	c.mu.Lock()
+	if tooBig && !c.closing {
+		c.code = CloseMessageTooBig // gorilla sent it
+	}
 	c.closing = true
 	c.dropQueueLocked()
 	c.mu.Unlock()
-	if errors.Is(err, websocket.ErrReadLimit) {
+	if tooBig {
 		// gorilla has sent 1009. The peer is still sending the oversized
 		// message: drain it (briefly) so our close frame is not lost to a
 		// TCP reset when we close with unread data.
@@ -358,13 +362,14 @@ func (c *wsConn) abort(slow bool) {
 // entry, TCP.
 func (c *wsConn) teardownWS() {
 	c.mu.Lock()
-	registered := c.registered
+	registered, connected := c.registered, c.connected
 	c.mu.Unlock()
 	if registered {
 		c.t.opts.Registry.Remove(c)
 	}
 	c.teardown(func() { _ = c.ws.Close() })
 	c.req = nil
+	c.t.obs.Disconnected(c.Info(), c.closeCode(), connected)
 	c.t.untrack(c)
 }
 
@@ -562,6 +567,7 @@ func (c *wsConn) connectionInit(m *inbound) {
 	cancel()
 	c.req = nil
 	if err != nil {
+		c.t.obs.AuthFailed(c.Info(), err)
 		if c.proto == protoGraphQLWS {
 			b, _ := json.Marshal(map[string]string{"message": err.Error()})
 			c.enqueue(frame{kind: frameRaw, raw: c.message("connection_error", nil, b)})
@@ -580,7 +586,6 @@ func (c *wsConn) connectionInit(m *inbound) {
 	c.userID = userID
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.acked = true // written under mu: ping reads it
 	c.enqueueLocked(frame{kind: frameRaw, raw: msgConnectionAck})
 	if c.proto == protoGraphQLWS {
@@ -592,6 +597,14 @@ func (c *wsConn) connectionInit(m *inbound) {
 	if c.t.opts.Registry != nil && !c.closing {
 		c.registered = true
 		c.t.opts.Registry.Add(c) // never calls back into the connection
+	}
+	c.connected = !c.closing
+	connected := c.connected
+	c.mu.Unlock()
+	if connected {
+		// The reader waits for this message's handling, so teardown
+		// (Disconnected) cannot come first.
+		c.t.obs.Connected(c.Info())
 	}
 }
 

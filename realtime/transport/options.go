@@ -122,6 +122,9 @@ type Options struct {
 	// SSE transports of a server the same one, so a query subscribed over
 	// both is rendered once per event. Nil: the transport makes its own.
 	Shapes *Shapes
+	// Observer, if set, is told of connections, authentication failures,
+	// subscriptions, close codes and a sample of deliveries (observer.go).
+	Observer Observer
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -26,6 +26,8 @@ type core struct {
 	log    *slog.Logger
 	shapes *Shapes
 	n      counters
+	obs    Observer // never nil
+	timed  bool     // an Observer was given: deliveries are sampled for it
 	// pool writes for sessions whose wire can write without waiting; nil
 	// for transports whose wires cannot (SSE).
 	pool *writerPool
@@ -44,6 +46,10 @@ func (c *core) init(opts Options, pooled bool) {
 		panic("transport: Options.Authenticate is required")
 	}
 	c.opts, c.log, c.shapes = opts, opts.Logger, opts.Shapes
+	c.obs, c.timed = opts.Observer, opts.Observer != nil
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
 	c.base, c.stop = context.WithCancel(context.Background())
 	if pooled {
 		c.pool = newWriterPool(&c.n.framesSent)
@@ -167,6 +173,14 @@ type session struct {
 	// nothing more is accepted. dead: torn down.
 	closing bool
 	dead    bool
+	// connected: Observer.Connected was called (WebSocket).
+	connected bool
+	// batches counts the batches with events the writer took, for
+	// sampling (sampleCommit); only the current writer touches it.
+	batches uint8
+	// code is the close code of the first close queued or received; 0:
+	// none (closeCode).
+	code uint16
 	// Active subscriptions and operations: slices, as a connection has a
 	// few (at most MaxSubsPerConn) and a map would cost more than the rest
 	// of an idle connection's state.
@@ -289,6 +303,7 @@ func (s *session) closeLocked(code int, reason string) {
 		return
 	}
 	s.closing = true
+	s.code = uint16(code)
 	s.pushLocked(frame{kind: frameClose, code: code, raw: []byte(truncateReason(reason))})
 }
 
@@ -325,6 +340,7 @@ func (s *session) flush(sc *scratch, wait bool) bool {
 	if len(fs) == 0 {
 		return false
 	}
+	commit := s.sampleCommit(fs)
 	b, n, closeF := s.render(sc.buf[:0], fs)
 	clear(fs) // let the payloads go
 	sc.frames = fs[:0]
@@ -347,13 +363,14 @@ func (s *session) flush(sc *scratch, wait bool) bool {
 			} else {
 				sc.buf = nil
 			}
-			go s.finish(rest, n, closeF)
+			go s.finish(rest, n, closeF, commit)
 			return false
 		}
 	}
 	sc.keep(b)
 	if err == nil {
 		sc.sent += uint64(n)
+		s.delivered(commit)
 	}
 	return s.wrote(err, closeF)
 }
@@ -361,10 +378,11 @@ func (s *session) flush(sc *scratch, wait bool) bool {
 // finish writes the rest of a batch a worker could not write at once,
 // waiting for the client (bounded by the write timeout), then goes on
 // writing: in the pool again if it runs, otherwise here.
-func (s *session) finish(rest []byte, n int, closeF *frame) {
+func (s *session) finish(rest []byte, n int, closeF *frame, commit int64) {
 	err := s.w.write(rest)
 	if err == nil {
 		s.t.n.framesSent.Add(uint64(n))
+		s.delivered(commit)
 	}
 	if !s.wrote(err, closeF) {
 		return
@@ -597,6 +615,7 @@ type subscription struct {
 	shape  *shape
 	target *realtime.Target
 	state  atomic.Uint32
+	field  string // the root field's name (for the Observer)
 }
 
 var _ realtime.Sink = (*subscription)(nil)
@@ -673,6 +692,7 @@ func (sub *subscription) cancel() bool {
 func (sub *subscription) release() {
 	sub.s.t.shapes.release(sub.shape)
 	sub.s.t.n.subs.Add(-1)
+	sub.s.t.obs.Subscriptions(sub.s.proto.name(), sub.field, -1)
 }
 
 // complete handles a client's complete (legacy: stop) for id: the
@@ -706,9 +726,14 @@ func (s *session) complete(id string) {
 // or reuse id meanwhile (the hub may Deliver or End, though).
 func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.OperationContext) {
 	sh := s.t.shapes.acquire(s.exec, rc, s.t.opts.WriteTimeout, s.t.log)
+	root := rootField(rc) // validated: a subscription has one
 	sub := &subscription{s: s, id: id, idJSON: jsonString(id), shape: sh}
+	if root != nil {
+		sub.field = root.Name
+	}
 	sub.target = &realtime.Target{Sink: sub, Encoder: sh}
 	s.t.n.subs.Add(1)
+	s.t.obs.Subscriptions(s.proto.name(), sub.field, 1)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -722,6 +747,9 @@ func (s *session) startSubscription(ctx context.Context, id string, rc *graphql.
 	h, octx := s.exec.DispatchOperation(realtime.WithTarget(ctx, sub.target), rc)
 	if sub.target.Subscription() != nil {
 		s.t.shapes.confirm(sh, rc)
+		if root != nil {
+			s.t.obs.Subscribed(s.Info(), root, rc.Variables)
+		}
 		return // live
 	}
 	// The resolver failed. A OneShot error response returns at once with a

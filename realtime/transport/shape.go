@@ -293,34 +293,12 @@ func renderVariables(doc *ast.QueryDocument, op *ast.OperationDefinition) []stri
 // rootPath is the path of rc's first root field (a subscription has
 // exactly one), nil if there is none.
 func rootPath(rc *graphql.OperationContext) ast.Path {
-	if rc == nil || rc.Operation == nil {
+	f := rootField(rc)
+	if f == nil {
 		return nil
 	}
-	var find func(set ast.SelectionSet) string
-	find = func(set ast.SelectionSet) string {
-		for _, sel := range set {
-			switch s := sel.(type) {
-			case *ast.Field:
-				if s.Alias != "" {
-					return s.Alias
-				}
-				return s.Name
-			case *ast.InlineFragment:
-				if n := find(s.SelectionSet); n != "" {
-					return n
-				}
-			case *ast.FragmentSpread:
-				if def := rc.Doc.Fragments.ForName(s.Name); def != nil {
-					if n := find(def.SelectionSet); n != "" {
-						return n
-					}
-				}
-			}
-		}
-		return ""
+	if f.Alias != "" {
+		return ast.Path{ast.PathName(f.Alias)}
 	}
-	if n := find(rc.Operation.SelectionSet); n != "" {
-		return ast.Path{ast.PathName(n)}
-	}
-	return nil
+	return ast.Path{ast.PathName(f.Name)}
 }

@@ -133,6 +133,7 @@ func (t *SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 		if !errors.As(err, &e) {
 			e = errs.E(errs.Unauthenticated, "%s", err.Error())
 		}
+		t.refused(r, err)
 		writeJSON(w, http.StatusUnauthorized, exec.DispatchError(ctx, gqlerror.List{{Err: e, Message: e.Message}}))
 		return
 	}
@@ -209,6 +210,10 @@ func (t *SSE) serveSubscription(done context.Context, s *sseStream, r *http.Requ
 		t.mu.Unlock()
 	}()
 
+	// A stream is a connection from here on, as a WebSocket is from its
+	// connection_init: connected, then its subscription (or its refusal),
+	// then its end.
+	t.obs.Connected(c.Info())
 	c.startSubscription(c.ctx, "", rc)
 
 	c.mu.Lock()
@@ -236,6 +241,7 @@ func (t *SSE) serveSubscription(done context.Context, s *sseStream, r *http.Requ
 	}
 	// A writer still blocked on this client gets closeGrace more.
 	c.teardown(func() { c.abortWrites() })
+	t.obs.Disconnected(c.Info(), c.closeCode(), true)
 }
 
 // sseStream writes events to a response.

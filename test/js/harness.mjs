@@ -125,6 +125,8 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
     RATE_LIMIT_PER_MIN: '100000',
     // Shutdown with open sockets waits at most this long.
     DRAIN_TIMEOUT: '1s',
+    // Audit records in a file, so stderr keeps the process log.
+    AUDIT_LOG: join(dir, 'audit.log'),
     ...extra,
   };
   for (const id of users) {
