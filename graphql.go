@@ -23,7 +23,10 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 
 	topts := transport.Options{
-		Authenticate:   m.authenticateConn,
+		Authenticate:   m.limits.authenticate(m.authenticateConn),
+		ClientIP:       m.clientIP,
+		Admit:          m.limits.admit,
+		OnLimit:        m.limits.onTransportLimit,
 		Registry:       m.registry,
 		CheckOrigin:    m.allowedOrigin,
 		InitTimeout:    cfg.WSInitTimeout,
@@ -55,10 +58,12 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		QueryCacheBytes:  cfg.GraphQLQueryCacheBytes,
 		Introspection:    cfg.GraphQLIntrospection,
 	})
+	// The rate limit first: a refused operation costs no read of the user.
+	gql.AroundOperations(m.limits.operation)
 	gql.AroundOperations(m.currentRights)
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
-	return auth.Required(m.anonymousAllowed, m.limitRequests(gql)), cache
+	return auth.Required(m.anonymousAllowed, m.limits.guardUser(m.limitRequests(gql))), cache
 }
 
 // anonymousAllowed says which requests reach /graphql without a token: a

@@ -25,10 +25,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/taskpulse/taskpulse/audit"
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
+	"github.com/taskpulse/taskpulse/resolvers"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
 	"github.com/taskpulse/taskpulse/store/sqlite"
@@ -60,6 +62,14 @@ type Main struct {
 	debug    *http.Server
 	served   chan error
 	draining atomic.Bool
+
+	// Audit is the audit trail (AUDIT_LOG); closeAudit closes its file.
+	Audit      *audit.Logger
+	closeAudit func() error
+	// clientIPs finds a request's client address (TRUSTED_PROXIES);
+	// limits is the rate limit, the per-IP cap and the abuse blocks.
+	clientIPs clientIPs
+	limits    *limits
 }
 
 // openStore opens the configured database.
@@ -107,7 +117,19 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log); err != nil {
 		return nil, err
 	}
+	m.Audit, m.closeAudit, err = audit.Open(cfg.AuditLog, func(err error) {
+		log.Error("audit log: write failed; further failures are not reported", "err", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.clientIPs = clientIPs{trusted: cfg.TrustedProxies}
 	m.registry = realtime.NewRegistry()
+	if m.limits, err = newLimits(cfg, limitsOptions{
+		Log: log, Audit: m.Audit, Registry: m.registry, ClientIP: m.clientIP, Present: resolvers.ErrorPresenter(log),
+	}); err != nil {
+		return nil, err
+	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	if err = m.broker.Start(m.hub.Enqueue); err != nil {
@@ -210,6 +232,9 @@ func (m *Main) closeComponents() error {
 	if m.sse != nil {
 		m.sse.Close()
 	}
+	if m.limits != nil {
+		m.limits.close()
+	}
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())
 	}
@@ -218,6 +243,9 @@ func (m *Main) closeComponents() error {
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
+	}
+	if m.closeAudit != nil {
+		errs = append(errs, m.closeAudit())
 	}
 	return errors.Join(errs...)
 }

@@ -44,6 +44,9 @@ func (c *Counter) Acquire(key string) (release func(), ok bool) {
 	}, true
 }
 
+// Max is the most holders a key may have.
+func (c *Counter) Max() int { return c.max }
+
 // Count is how many holders key has.
 func (c *Counter) Count(key string) int {
 	c.mu.Lock()
