@@ -118,6 +118,9 @@ func (l *limits) stats() limitsStats {
 // transport brought it (HTTP, a WebSocket's subscribe, an SSE request):
 // gqlgen's executor runs it in DispatchOperation.
 func (l *limits) operation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if _, rendering := realtime.RenderFrom(ctx); rendering {
+		return next(ctx) // an event rendered for a live subscription: not a client's operation
+	}
 	v, ok := auth.ViewerFrom(ctx)
 	if !ok {
 		return next(ctx)
