@@ -162,10 +162,12 @@ func testConcurrent(t *testing.T, newSubject New) {
 	const n = 40
 	var started, blocked atomic.Int32
 	var wg sync.WaitGroup
+	ready := make(chan struct{})
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			<-ready // all at once, so strikes race past the threshold together
 			st, err := s.Tracker.Strike(context.Background(), "k")
 			if err != nil {
 				t.Error(err)
@@ -179,6 +181,7 @@ func testConcurrent(t *testing.T, newSubject New) {
 			}
 		}()
 	}
+	close(ready)
 	wg.Wait()
 	if started.Load() != 1 {
 		t.Fatalf("%d racing strikes started %d blocks, want 1", n, started.Load())
