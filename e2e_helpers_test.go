@@ -34,7 +34,11 @@ func testConfig(t *testing.T, extra map[string]string) config.Config {
 		"JWT_SECRET":       "e2e-secret-not-for-production-0123456789",
 		"DRAIN_TIMEOUT":    "200ms",
 		"WS_PING_INTERVAL": "5s",
-		"AUDIT_LOG":        t.TempDir() + "/audit.log",
+		// Tests make more calls, and refused ones, than a person: the
+		// limits have their own tests (e2e_limits_test.go).
+		"RATE_LIMIT_PER_MIN": "100000",
+		"ABUSE_THRESHOLD":    "100000",
+		"AUDIT_LOG":          t.TempDir() + "/audit.log",
 	}
 	for k, v := range extra {
 		vars[k] = v

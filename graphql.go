@@ -22,7 +22,10 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 
 	topts := transport.Options{
-		Authenticate:   m.authenticateConn,
+		Authenticate:   m.limits.authenticate(m.authenticateConn),
+		ClientIP:       m.clientIP,
+		Admit:          m.limits.admit,
+		OnLimit:        m.limits.onTransportLimit,
 		Registry:       m.registry,
 		CheckOrigin:    m.allowedOrigin,
 		InitTimeout:    cfg.WSInitTimeout,
@@ -55,12 +58,14 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		QueryCacheBytes:  cfg.GraphQLQueryCacheBytes,
 		Introspection:    cfg.GraphQLIntrospection,
 	})
+	// The rate limit first: a refused operation costs no read of the user.
+	gql.AroundOperations(m.limits.operation)
 	gql.AroundOperations(m.currentRights)
 	gql.AroundOperations(m.auditOperation)
 	gql.AroundFields(m.auditFields) // before other field interceptors: it sees their refusals too
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
-	return m.authn.Required(m.anonymousAllowed, m.limitRequests(withRequestInfo(gql))), cache
+	return m.authn.Required(m.anonymousAllowed, m.limits.guardUser(m.limitRequests(withRequestInfo(gql)))), cache
 }
 
 // anonymousAllowed says which requests reach /graphql without a token: a

@@ -19,7 +19,7 @@ func (m *Main) routes() http.Handler {
 	gql, queryCache := m.graphqlHandler()
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", m.cors(m.authn.Middleware(gql)))
+	mux.Handle("/graphql", m.cors(m.limits.guardHTTP(m.authn.Middleware, gql)))
 	pg := playground.Handler("/graphql")
 	mux.Handle("GET /{$}", pg)
 	mux.Handle("GET "+playground.AssetsPrefix, pg)

@@ -31,6 +31,7 @@ import (
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
+	"github.com/taskpulse/taskpulse/resolvers"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
 	"github.com/taskpulse/taskpulse/store/postgres"
@@ -72,6 +73,10 @@ type Main struct {
 	// metrics is what /metrics serves (metrics.go); its methods Limited,
 	// Blocked and PresenceChanged are for the limits and presence parts.
 	metrics *serverMetrics
+	// clientIPs finds a request's client address (TRUSTED_PROXIES);
+	// limits is the rate limit, the per-IP cap and the abuse blocks.
+	clientIPs clientIPs
+	limits    *limits
 }
 
 // openStore opens the configured database: the server and the CLI commands
@@ -130,7 +135,13 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log, m.httpAuthFailed); err != nil {
 		return nil, err
 	}
+	m.clientIPs = clientIPs{trusted: cfg.TrustedProxies}
 	m.registry = realtime.NewRegistry()
+	if m.limits, err = newLimits(cfg, limitsOptions{
+		Log: log, Audit: m.Audit, Registry: m.registry, ClientIP: m.clientIP, Present: resolvers.ErrorPresenter(log),
+	}); err != nil {
+		return nil, err
+	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	if err = m.broker.Start(m.hub.Enqueue); err != nil {
@@ -232,6 +243,9 @@ func (m *Main) closeComponents() error {
 	}
 	if m.sse != nil {
 		m.sse.Close()
+	}
+	if m.limits != nil {
+		m.limits.close()
 	}
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -84,6 +85,17 @@ type Config struct {
 	// MaxSubsPerConn (MAX_SUBS_PER_CONN, default 100) bounds active
 	// subscriptions per connection.
 	MaxSubsPerConn int
+	// TrustedProxies (TRUSTED_PROXIES, comma-separated CIDRs or addresses,
+	// default none) are the peers whose X-Forwarded-For / Forwarded name
+	// the client's address.
+	TrustedProxies []netip.Prefix
+	// AbuseThreshold (ABUSE_THRESHOLD, default 20) refusals in a burst —
+	// or a sustained rate above AbuseThreshold per AbuseWindow (default
+	// 1m) — block a user or client IP for AbuseCooldown (ABUSE_COOLDOWN,
+	// default 5m).
+	AbuseThreshold int
+	AbuseWindow    time.Duration
+	AbuseCooldown  time.Duration
 
 	// PresenceOfflineGrace (PRESENCE_OFFLINE_GRACE, default 30s) is how long
 	// after a user's last connection closes before USER_OFFLINE.
@@ -223,6 +235,10 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		RateLimitPerMin: r.positiveInt("RATE_LIMIT_PER_MIN", 60),
 		MaxConnsPerIP:   r.positiveInt("MAX_CONNS_PER_IP", 100),
 		MaxSubsPerConn:  r.positiveInt("MAX_SUBS_PER_CONN", 100),
+		TrustedProxies:  r.prefixes("TRUSTED_PROXIES"),
+		AbuseThreshold:  r.positiveInt("ABUSE_THRESHOLD", 20),
+		AbuseWindow:     r.duration("ABUSE_WINDOW", time.Minute),
+		AbuseCooldown:   r.duration("ABUSE_COOLDOWN", 5*time.Minute),
 
 		PresenceOfflineGrace: r.duration("PRESENCE_OFFLINE_GRACE", 30*time.Second),
 		PresenceAwayAfter:    r.duration("PRESENCE_AWAY_AFTER", 5*time.Minute),
@@ -296,6 +312,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("rateLimitPerMin", c.RateLimitPerMin),
 		slog.Int("maxConnsPerIP", c.MaxConnsPerIP),
 		slog.Int("maxSubsPerConn", c.MaxSubsPerConn),
+		slog.Any("trustedProxies", c.TrustedProxies),
+		slog.Int("abuseThreshold", c.AbuseThreshold),
+		slog.Duration("abuseWindow", c.AbuseWindow),
+		slog.Duration("abuseCooldown", c.AbuseCooldown),
 		slog.Duration("presenceOfflineGrace", c.PresenceOfflineGrace),
 		slog.Duration("presenceAwayAfter", c.PresenceAwayAfter),
 		slog.Duration("drainTimeout", c.DrainTimeout),
@@ -505,6 +525,49 @@ func (r *reader) url(name, v, want string, needHost bool, schemes ...string) *ur
 		return nil
 	}
 	return u
+}
+
+// prefixes parses a comma-separated list of CIDRs (10.0.0.0/8,
+// fd00::/8) or single addresses (a /32 or /128); nil when unset. A CIDR
+// with host bits set (10.0.0.1/8) is refused: it reads as one address but
+// would trust a whole network.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for s := range strings.SplitSeq(r.str(name, ""), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if strings.Contains(s, "/") {
+			p, err := netip.ParsePrefix(s)
+			switch {
+			case err != nil:
+				r.fail(name, s, "want a CIDR such as 10.0.0.0/8 or an address such as 192.0.2.7")
+			case p != p.Masked():
+				r.fail(name, s, "host bits set: did you mean %s?", p.Masked())
+			default:
+				out = append(out, unmapPrefix(p))
+			}
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			r.fail(name, s, "want a CIDR such as 10.0.0.0/8 or an address such as 192.0.2.7")
+			continue
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
+}
+
+// unmapPrefix turns an IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) into
+// its IPv4 one, as addresses are compared unmapped.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
 }
 
 // origins parses a comma-separated list of browser origins. An origin is

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,6 +26,9 @@ func defaults() Config {
 		RateLimitPerMin:        60,
 		MaxConnsPerIP:          100,
 		MaxSubsPerConn:         100,
+		AbuseThreshold:         20,
+		AbuseWindow:            time.Minute,
+		AbuseCooldown:          5 * time.Minute,
 		PresenceOfflineGrace:   30 * time.Second,
 		PresenceAwayAfter:      5 * time.Minute,
 		DrainTimeout:           10 * time.Second,
@@ -100,6 +104,15 @@ func TestOverrides(t *testing.T) {
 		{"conns per ip", map[string]string{"MAX_CONNS_PER_IP": "5"}, func(c *Config) { c.MaxConnsPerIP = 5 }},
 		{"subs per conn", map[string]string{"MAX_SUBS_PER_CONN": "7"}, func(c *Config) { c.MaxSubsPerConn = 7 }},
 		{"database pool", map[string]string{"DATABASE_MAX_CONNS": "25"}, func(c *Config) { c.DatabaseMaxConns = 25 }},
+		{"trusted proxies", map[string]string{"TRUSTED_PROXIES": " 10.0.0.0/8, 192.0.2.7 ,fd00::/8,::1,::ffff:172.16.0.0/108,"}, func(c *Config) {
+			c.TrustedProxies = []netip.Prefix{
+				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("172.16.0.0/12"),
+			}
+		}},
+		{"abuse threshold", map[string]string{"ABUSE_THRESHOLD": "5"}, func(c *Config) { c.AbuseThreshold = 5 }},
+		{"abuse window", map[string]string{"ABUSE_WINDOW": "30s"}, func(c *Config) { c.AbuseWindow = 30 * time.Second }},
+		{"abuse cooldown", map[string]string{"ABUSE_COOLDOWN": "1h"}, func(c *Config) { c.AbuseCooldown = time.Hour }},
 		{"offline grace", map[string]string{"PRESENCE_OFFLINE_GRACE": "1500ms"}, func(c *Config) { c.PresenceOfflineGrace = 1500 * time.Millisecond }},
 		{"away after", map[string]string{"PRESENCE_AWAY_AFTER": "2m30s"}, func(c *Config) { c.PresenceAwayAfter = 150 * time.Second }},
 		{"drain", map[string]string{"DRAIN_TIMEOUT": "1s"}, func(c *Config) { c.DrainTimeout = time.Second }},
@@ -181,6 +194,13 @@ func TestInvalid(t *testing.T) {
 		{"subs float", "MAX_SUBS_PER_CONN", "1.5", "whole number"},
 		{"database pool zero", "DATABASE_MAX_CONNS", "0", "greater than 0"},
 		{"database pool word", "DATABASE_MAX_CONNS", "many", "whole number"},
+		{"trusted proxies not an address", "TRUSTED_PROXIES", "proxy.internal", "want a CIDR"},
+		{"trusted proxies bad mask", "TRUSTED_PROXIES", "10.0.0.0/33", "want a CIDR"},
+		{"trusted proxies host bits", "TRUSTED_PROXIES", "10.1.2.3/8", "did you mean 10.0.0.0/8"},
+		{"trusted proxies zone", "TRUSTED_PROXIES", "fe80::1%eth0", "want a CIDR"},
+		{"abuse threshold zero", "ABUSE_THRESHOLD", "0", "greater than 0"},
+		{"abuse window unitless", "ABUSE_WINDOW", "60", "duration"},
+		{"abuse cooldown negative", "ABUSE_COOLDOWN", "-5m", "greater than 0"},
 		{"history max overflow", "HISTORY_MAX", "99999999999999999999", "whole number"},
 		{"grace not duration", "PRESENCE_OFFLINE_GRACE", "30", "duration"},
 		{"away negative", "PRESENCE_AWAY_AFTER", "-5m", "greater than 0"},

@@ -68,6 +68,10 @@ type wsConn struct {
 	// Guarded by session.mu.
 	initReceived bool
 	registered   bool
+
+	// release gives back the socket's admission (Options.Admit); called
+	// once, by untrack.
+	release func()
 }
 
 var _ realtime.Conn = (*wsConn)(nil)
@@ -572,7 +576,7 @@ func (c *wsConn) connectionInit(m *inbound) {
 			b, _ := json.Marshal(map[string]string{"message": err.Error()})
 			c.enqueue(frame{kind: frameRaw, raw: c.message("connection_error", nil, b)})
 		}
-		c.closeWith(CloseForbidden, err.Error())
+		c.closeWith(closeCodeOf(err))
 		return
 	}
 	if opCtx == nil {
@@ -613,7 +617,10 @@ func (c *wsConn) execute(id string, params *graphql.RawParams) {
 	ctx := graphql.StartOperationTrace(c.ctx)
 	rc, gerrs := c.exec.CreateOperationContext(ctx, params)
 	if gerrs == nil && c.activeOps() >= c.t.opts.MaxSubsPerConn {
-		gerrs = gqlerror.List{badInputError(fmt.Sprintf("too many subscriptions on this connection (limit %d)", c.t.opts.MaxSubsPerConn))}
+		e := badInputError(fmt.Sprintf("too many subscriptions on this connection (limit %d)", c.t.opts.MaxSubsPerConn))
+		e.Extensions["limit"] = LimitMaxSubsPerConn
+		gerrs = gqlerror.List{e}
+		c.t.limitRefused(c.ctx, LimitMaxSubsPerConn)
 	}
 	if gerrs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), gerrs)

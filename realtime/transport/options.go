@@ -17,7 +17,7 @@ const (
 	CloseNormal                 = 1000
 	CloseGoingAway              = 1001
 	CloseInvalidPayload         = 1007 // a text message that is not UTF-8
-	ClosePolicyViolation        = 1008 // a message not finished within MessageTimeout
+	ClosePolicyViolation        = 1008 // a message not finished within MessageTimeout; also the server's abuse block
 	CloseInternalError          = 4500
 	CloseBadRequest             = 4400
 	CloseUnauthorized           = 4401
@@ -115,9 +115,26 @@ type Options struct {
 	// A frame that finds the queue empty is always accepted. Default 4 MiB.
 	SendQueueBytes int
 	// MaxSubsPerConn bounds the active operations of one connection. One
-	// more gets an error message (BAD_USER_INPUT); the connection stays.
+	// more gets an error message (BAD_USER_INPUT, extensions.limit
+	// "MAX_SUBS_PER_CONN") and OnLimit is told; the connection stays.
 	// Default 100.
 	MaxSubsPerConn int
+	// ClientIP, if set, is the client address of a request (behind trusted
+	// proxies, the one they forward); nil: the TCP peer's. It is what
+	// realtime.ConnInfo.IP shows.
+	ClientIP func(*http.Request) string
+	// Admit, if set, is asked before a WebSocket is upgraded and before an
+	// SSE request is read, and may refuse it: an *errs.Error with code
+	// RATE_LIMITED is answered 429 with Retry-After (its RetryAfter, in
+	// whole seconds, at least 1) and a GraphQL error; any other error 503.
+	// Once admitted, release is called exactly once when the connection
+	// (or the SSE request) is over, however it ends. See admit.go.
+	Admit func(r *http.Request) (release func(), err error)
+	// OnLimit, if set, is told when a transport limit refuses a client's
+	// operation (limit: "MAX_SUBS_PER_CONN"); ctx is the connection's
+	// (it carries the viewer). The client gets an error; the connection
+	// stays.
+	OnLimit func(ctx context.Context, limit string)
 	// Shapes is the registry of subscription shapes. Give the WebSocket and
 	// SSE transports of a server the same one, so a query subscribed over
 	// both is rendered once per event. Nil: the transport makes its own.

@@ -109,6 +109,11 @@ func (t *SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecu
 		writeJSONError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
+	release, ok := t.admit(w, r)
+	if !ok {
+		return // answered 429 (Options.Admit)
+	}
+	defer release() // every way the request ends returns here
 	start := graphql.Now()
 	params, status, err := readSSEParams(w, r, t.opts.ReadLimit)
 	if err != nil {

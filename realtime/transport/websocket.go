@@ -71,16 +71,23 @@ func (t *WebSocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	release, ok := t.admit(w, r)
+	if !ok {
+		return // answered 429 (Options.Admit)
+	}
 	ws, err := t.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		release()
 		return // the upgrader answered (400, 403 for a refused Origin, …)
 	}
 	c := newWSConn(t, ws, r, exec)
+	c.release = release
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseGoingAway, "server shutting down"), time.Now().Add(closeGrace))
 		_ = ws.Close()
+		release()
 		return
 	}
 	t.conns[c] = struct{}{}
@@ -91,7 +98,8 @@ func (t *WebSocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Grap
 	go c.run()
 }
 
-// untrack forgets a torn-down connection.
+// untrack forgets a torn-down connection and gives back its admission
+// (Options.Admit): every way a socket ends comes through here.
 func (t *WebSocket) untrack(c *wsConn) {
 	t.mu.Lock()
 	if _, ok := t.conns[c]; ok {
@@ -100,6 +108,7 @@ func (t *WebSocket) untrack(c *wsConn) {
 		t.readers.Done()
 	}
 	t.mu.Unlock()
+	c.release()
 }
 
 // Stats returns the transport's counters.

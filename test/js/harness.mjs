@@ -121,8 +121,10 @@ export async function startServer({ users = ['alice', 'bob', 'carol', 'dave'], e
     DATABASE_URL: `sqlite:${join(dir, 't.db')}`,
     JWT_SECRET: randomBytes(32).toString('hex'),
     ADDR: '127.0.0.1:0',
-    // Tests make more calls per minute than a person; limits have their own tests.
+    // Tests make more calls per minute than a person, and more refused
+    // ones; limits have their own tests (limits.test.mjs, and in Go).
     RATE_LIMIT_PER_MIN: '100000',
+    ABUSE_THRESHOLD: '100000',
     // Shutdown with open sockets waits at most this long.
     DRAIN_TIMEOUT: '1s',
     // Audit records in a file, so stderr keeps the process log.
