@@ -65,7 +65,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	gql.AroundFields(m.auditFields) // before other field interceptors: it sees their refusals too
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
-	return m.authn.Required(m.anonymousAllowed, m.limits.guardUser(m.limitRequests(withRequestInfo(gql)))), cache
+	return m.authn.Required(m.anonymousAllowed, m.limits.guardUser(m.limitRequests(m.withRequestInfo(gql)))), cache
 }
 
 // anonymousAllowed says which requests reach /graphql without a token: a

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -71,8 +71,21 @@ type limits struct {
 	unblocks map[string]*time.Timer // blockKey → the audit record of its end
 	closed   bool
 
-	rateLimited, connRefused, blocks atomic.Uint64
+	metrics limitsMetrics
 }
+
+// limitsMetrics counts refusals and blocks (serverMetrics satisfies it):
+// limit is "rate", "conns_per_ip" or "subs_per_conn"; subject "user" or "ip".
+type limitsMetrics interface {
+	Limited(limit string)
+	Blocked(subject string)
+}
+
+// uncounted is the limitsMetrics of a guard nobody scrapes (unit tests).
+type uncounted struct{}
+
+func (uncounted) Limited(string) {}
+func (uncounted) Blocked(string) {}
 
 // limitsOptions is what the guard acts with.
 type limitsOptions struct {
@@ -81,6 +94,7 @@ type limitsOptions struct {
 	Registry *realtime.Registry
 	ClientIP func(*http.Request) string
 	Present  graphql.ErrorPresenterFunc
+	Metrics  limitsMetrics
 }
 
 // newLimits builds the in-process guard from the configuration.
@@ -98,18 +112,8 @@ func newLimits(cfg config.Config, o limitsOptions) (*limits, error) {
 		ips:      abuse.NewMemory(policy, abuse.MemoryOptions{}),
 		conns:    ratelimit.NewCounter(cfg.MaxConnsPerIP),
 		unblocks: make(map[string]*time.Timer),
+		metrics:  cmp.Or[limitsMetrics](o.Metrics, uncounted{}),
 	}, nil
-}
-
-// limitsStats are the guard's counters (for /metrics).
-type limitsStats struct {
-	RateLimited uint64 // operations refused by RATE_LIMIT_PER_MIN
-	ConnRefused uint64 // upgrades and SSE requests refused by MAX_CONNS_PER_IP
-	Blocks      uint64 // users and addresses blocked
-}
-
-func (l *limits) stats() limitsStats {
-	return limitsStats{RateLimited: l.rateLimited.Load(), ConnRefused: l.connRefused.Load(), Blocks: l.blocks.Load()}
 }
 
 // ---- operations ----
@@ -147,7 +151,7 @@ func (l *limits) operation(ctx context.Context, next graphql.OperationHandler) g
 	if res.Allowed {
 		return next(ctx)
 	}
-	l.rateLimited.Add(1)
+	l.metrics.Limited("rate")
 	l.audit.Log(audit.Record{Kind: audit.RateLimited, UserID: v.UserID, IP: ip, Operation: rootField(oc),
 		Code: string(errs.RateLimited), Reason: limitRate})
 	l.strike(ctx, v.UserID, "", limitRate)
@@ -209,6 +213,7 @@ func blockedError(st abuse.Status) *errs.Error {
 // onTransportLimit counts a transport's refusal (MAX_SUBS_PER_CONN)
 // against the connection's user.
 func (l *limits) onTransportLimit(ctx context.Context, limit string) {
+	l.metrics.Limited("subs_per_conn")
 	if v, ok := auth.ViewerFrom(ctx); ok {
 		l.strike(ctx, v.UserID, "", limit)
 	}
@@ -229,7 +234,7 @@ func (l *limits) admit(r *http.Request) (func(), error) {
 	if ok {
 		return release, nil
 	}
-	l.connRefused.Add(1)
+	l.metrics.Limited("conns_per_ip")
 	l.audit.Log(audit.Record{Kind: audit.RateLimited, IP: ip, Operation: "connect", Transport: transportOf(r),
 		Code: string(errs.RateLimited), Reason: limitConns})
 	l.strike(r.Context(), "", ip, limitConns)
@@ -369,16 +374,17 @@ func (l *limits) strike(ctx context.Context, userID, ip, limit string) {
 // others close theirs when the user's or address's next operation or
 // connection finds the block.)
 func (l *limits) block(userID, ip, limit string, st abuse.Status) {
-	l.blocks.Add(1)
 	reason := blockReason(st)
 	var closed int
 	rec := audit.Record{Kind: audit.Block, Until: st.Until, Reason: limit}
 	key := "user:" + userID
 	if userID != "" {
 		rec.UserID = userID
+		l.metrics.Blocked("user")
 		closed = l.registry.Disconnect(userID, transport.ClosePolicyViolation, reason)
 	} else {
 		rec.IP, key = ip, "ip:"+ip
+		l.metrics.Blocked("ip")
 		closed = l.registry.DisconnectIP(ip, transport.ClosePolicyViolation, reason)
 	}
 	rec.Count = closed

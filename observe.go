@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -98,7 +97,7 @@ func closeMeaning(code int) string {
 // httpAuthFailed is auth.Options.OnFailure: a request answered 401 by the
 // HTTP middleware (a bad or missing Authorization header).
 func (m *Main) httpAuthFailed(r *http.Request, e *errs.Error) {
-	m.authFailed(audit.Record{IP: requestIP(r), Transport: requestTransport(r), UserAgent: r.UserAgent()}, e)
+	m.authFailed(audit.Record{IP: m.clientIP(r), Transport: requestTransport(r), UserAgent: r.UserAgent()}, e)
 }
 
 // authFailed counts and records refused credentials; rec says where they
@@ -163,20 +162,11 @@ type requestInfo struct{ ip, transport string }
 // withRequestInfo puts the request's origin in its context, for the
 // records of the operations it runs (a WebSocket's operations name their
 // connection instead).
-func withRequestInfo(next http.Handler) http.Handler {
+func (m *Main) withRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), requestInfoKey{}, requestInfo{ip: requestIP(r), transport: requestTransport(r)})
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, requestInfo{ip: m.clientIP(r), transport: requestTransport(r)})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// requestIP is the client address of a request, as connections report it.
-func requestIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // requestTransport is "http", "sse" for an event stream, or the

@@ -138,7 +138,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	m.clientIPs = clientIPs{trusted: cfg.TrustedProxies}
 	m.registry = realtime.NewRegistry()
 	if m.limits, err = newLimits(cfg, limitsOptions{
-		Log: log, Audit: m.Audit, Registry: m.registry, ClientIP: m.clientIP, Present: resolvers.ErrorPresenter(log),
+		Log: log, Audit: m.Audit, Registry: m.registry, ClientIP: m.clientIP, Present: resolvers.ErrorPresenter(log), Metrics: m.metrics,
 	}); err != nil {
 		return nil, err
 	}
