@@ -76,6 +76,12 @@ type Options struct {
 	Authenticate func(ctx context.Context, r *http.Request, initPayload map[string]any) (opCtx context.Context, userID string, expiresAt time.Time, err error)
 	// Registry, if set, receives every authenticated connection.
 	Registry *realtime.Registry
+	// ClientIP is the client address a connection reports
+	// (realtime.ConnInfo.IP) and is counted under: the one place that
+	// decides it, so honouring X-Forwarded-For / Forwarded from trusted
+	// proxies is a function given here. Nil: the host of the request's
+	// RemoteAddr.
+	ClientIP func(*http.Request) string
 	// CheckOrigin decides the WebSocket upgrade's Origin check (refused:
 	// 403). Nil: gorilla's default (no Origin, or Origin equal to Host).
 	CheckOrigin func(*http.Request) bool
@@ -139,6 +145,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.ClientIP == nil {
+		o.ClientIP = RemoteIP
 	}
 	if o.Shapes == nil {
 		o.Shapes = NewShapes()

@@ -203,7 +203,7 @@ func (s *session) Info() realtime.ConnInfo {
 
 // identify records who connected, and when; it starts LastActivity.
 func (s *session) identify(r *http.Request, userID string) {
-	s.id, s.userID, s.userAgent, s.ip = newConnID(), userID, r.UserAgent(), remoteIP(r.RemoteAddr)
+	s.id, s.userID, s.userAgent, s.ip = newConnID(), userID, r.UserAgent(), s.t.opts.ClientIP(r)
 	s.connectedAt = time.Now().UnixNano()
 	s.lastActivity.Store(s.connectedAt)
 }
