@@ -59,6 +59,7 @@ func (m *Main) routes() http.Handler {
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.FixedComplexityLimit(cfg.GraphQLComplexityLimit))
 	gql.AroundOperations(m.currentRights)
+	gql.AroundOperations(m.presenceActivity)
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
 	"github.com/taskpulse/taskpulse/service"
@@ -51,6 +52,8 @@ type Main struct {
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
+	presence *presence.Memory
+	relay    *presence.Relay // publishes presence changes
 	authn    *auth.Authenticator
 	ws       *transport.WebSocket
 	sse      *transport.SSE
@@ -114,7 +117,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 		return nil, err
 	}
 	m.svc = service.New(m.store, m.broker, log)
-	m.svc.SetPresence(m.registry.Online)
+	m.openPresence()
 
 	if cfg.TLSCertFile != "" {
 		// Before listening: a bad certificate stops the start.
@@ -209,6 +212,7 @@ func (m *Main) closeComponents() error {
 	if m.sse != nil {
 		m.sse.Close()
 	}
+	errs = append(errs, m.closePresence())
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -52,6 +53,9 @@ type Service struct {
 	// online reports whether a user has a live connection, for the
 	// snapshots of events (SetPresence); nil: nobody is.
 	online func(userID string) bool
+	// presence is every user's presence (UsePresence, presence.go); nil:
+	// nobody's is known.
+	presence presence.Presence
 }
 
 // New returns a Service over st that publishes to pub.
@@ -126,6 +130,10 @@ type EventData struct {
 	Member       *store.User         `json:"-"`
 	Notification *store.Notification `json:"notification,omitempty"`
 	Message      string              `json:"message,omitempty"`
+	// Presence is the user's presence an event shows: USER_* events' (as
+	// at the change), and the member's of a team membership event (as at
+	// the commit).
+	Presence *presence.State `json:"presence,omitempty"`
 	// Snapshot is filled at commit (Service.commit); a builder sets parts
 	// of it only for what the change itself destroys (the members of a
 	// deleted project).
