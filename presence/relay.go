@@ -12,6 +12,7 @@ type Relay struct {
 
 	mu     sync.Mutex
 	queue  []Change
+	busy   int // taken from the queue, not yet handled
 	closed bool
 	wake   chan struct{} // capacity 1: "the queue is not empty"
 	quit   chan struct{}
@@ -42,11 +43,11 @@ func (r *Relay) Handle(ch Change) {
 	}
 }
 
-// Len is the number of changes waiting for the handler.
+// Len is the number of changes not yet handled (waiting or being handled).
 func (r *Relay) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.queue)
+	return len(r.queue) + r.busy
 }
 
 func (r *Relay) run() {
@@ -60,6 +61,7 @@ func (r *Relay) run() {
 		}
 		r.mu.Lock()
 		batch, r.queue = r.queue, batch[:0]
+		r.busy = len(batch)
 		r.mu.Unlock()
 		for i, ch := range batch {
 			select {
@@ -69,6 +71,11 @@ func (r *Relay) run() {
 			}
 			r.fn(ch)
 			batch[i] = Change{}
+			r.mu.Lock()
+			if !r.closed {
+				r.busy--
+			}
+			r.mu.Unlock()
 		}
 		if cap(batch) > 1024 {
 			batch = nil // a burst's memory is not kept
@@ -83,7 +90,7 @@ func (r *Relay) Close() {
 	r.once.Do(func() {
 		r.mu.Lock()
 		r.closed = true
-		r.queue = nil
+		r.queue, r.busy = nil, 0
 		r.mu.Unlock()
 		close(r.quit)
 	})
