@@ -170,7 +170,7 @@ func (l *live) opError() wsclient.GQLError {
 type teamEvent struct {
 	Type   string
 	Cursor string
-	Team struct {
+	Team   struct {
 		ID      string
 		Members []struct{ ID string }
 	}

@@ -41,8 +41,8 @@ func TestPresenceAcrossTabsAndGrace(t *testing.T) {
 	// As an admin sees them: three connections, each transport.
 	var conns struct {
 		Connections []struct {
-			ID, UserID, Transport  string
-			IP, UserAgent          *string
+			ID, UserID, Transport     string
+			IP, UserAgent             *string
 			ConnectedAt, LastActivity time.Time
 		}
 	}
