@@ -70,8 +70,8 @@ func TestPresenceAcrossTabsAndGrace(t *testing.T) {
 	if !u.User.Online {
 		t.Error("alice not online with an SSE stream open")
 	}
-	sse.res.Body.Close()
 	closed := time.Now()
+	sse.res.Body.Close()
 	bob.silentFor(grace / 2)
 	bob.wantActivity("USER_OFFLINE", "alice", "OFFLINE")
 	if d := time.Since(closed); d < grace {
@@ -186,8 +186,8 @@ func TestPresenceAwayAndBack(t *testing.T) {
 	const away = 500 * time.Millisecond
 	e, team := presenceWorld(t, map[string]string{"PRESENCE_AWAY_AFTER": away.String()})
 	bob := e.watchActivity("bob", "alice")
-	ac := e.tab("alice", "")
 	connected := time.Now()
+	ac := e.tab("alice", "")
 	bob.wantActivity("USER_ONLINE", "alice", "ONLINE")
 	bob.wantActivity("USER_ACTIVITY", "alice", "AWAY")
 	if d := time.Since(connected); d < away {

@@ -13,6 +13,7 @@ import (
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
+	"github.com/taskpulse/taskpulse/store/sqlite"
 )
 
 // withPresence gives the fixture's service an in-process presence on a
@@ -241,5 +242,51 @@ func TestPresenceVisibility(t *testing.T) {
 	}
 	if _, err := f.svc.ProjectPresence(as("bob"), proj.ID); !errs.Is(err, errs.Forbidden) {
 		t.Errorf("projectPresence by a non-member: %v", err)
+	}
+}
+
+// BenchmarkPublishPresence is the cost of one presence change leaving the
+// server: the user's memberships read under the ordering lock, one event
+// for their rooms and one per team (two teams, one project here),
+// snapshots and encoding. It runs on the relay, never on a request.
+func BenchmarkPublishPresence(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), b.TempDir()+"/svc.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	pub := &recorder{}
+	svc := service.New(st, pub, nil)
+	var changes []presence.Change
+	p := presence.NewMemory(presence.Options{SweepEvery: -1, OnChange: func(ch presence.Change) { changes = append(changes, ch) }})
+	defer p.Close()
+	svc.UsePresence(p)
+	for _, id := range []string{"alice", "bob", "carol"} {
+		if _, err := svc.CreateUser(b.Context(), store.User{ID: id, Name: id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, creator := range []string{"alice", "bob"} {
+		t, err := svc.CreateTeam(as(creator), "team")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range []string{"alice", "bob", "carol"} {
+			if m != creator {
+				_, _ = svc.AddTeamMember(auth.WithViewer(b.Context(), *asAdmin("ops")), t.ID, m)
+			}
+		}
+	}
+	if _, err := svc.CreateProject(as("alice"), "Launch", ""); err != nil {
+		b.Fatal(err)
+	}
+	_ = p.Connect(b.Context(), "alice", "c1")
+	ch := changes[0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := svc.PublishPresence(b.Context(), ch); err != nil {
+			b.Fatal(err)
+		}
+		pub.take()
 	}
 }
