@@ -50,8 +50,8 @@ type Service struct {
 	// ordered by the database itself (a later issue).
 	order sync.Mutex
 
-	// online reports whether a user is online, for the snapshots of events
-	// (UsePresence); nil: nobody is.
+	// online reports whether a user has a live connection, for the
+	// snapshots of events (SetPresence); nil: nobody is.
 	online func(userID string) bool
 	// presence is every user's presence (UsePresence, presence.go); nil:
 	// nobody's is known.
@@ -65,6 +65,11 @@ func New(st store.Store, pub Publisher, log *slog.Logger) *Service {
 	}
 	return &Service{store: st, pub: pub, log: log}
 }
+
+// SetPresence tells the service who is online (the registry of live
+// connections), for what events show of their users. Call it before the
+// service is used.
+func (s *Service) SetPresence(online func(userID string) bool) { s.online = online }
 
 // Store returns the underlying store (for read paths that need no rules,
 // such as resolving the members of an already authorized project).
