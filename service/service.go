@@ -51,7 +51,7 @@ type Service struct {
 	order sync.Mutex
 
 	// online reports whether a user has a live connection, for the
-	// snapshots of events (SetPresence); nil: nobody is.
+	// snapshots of events (UsePresence, SetPresence); nil: nobody is.
 	online func(userID string) bool
 	// presence is every user's presence (UsePresence, presence.go); nil:
 	// nobody's is known.
@@ -66,9 +66,9 @@ func New(st store.Store, pub Publisher, log *slog.Logger) *Service {
 	return &Service{store: st, pub: pub, log: log}
 }
 
-// SetPresence tells the service who is online (the registry of live
-// connections), for what events show of their users. Call it before the
-// service is used.
+// SetPresence tells the service who is online, for what events show of
+// their users, without a presence.Presence (UsePresence sets both; tests
+// use this). Call it before the service is used.
 func (s *Service) SetPresence(online func(userID string) bool) { s.online = online }
 
 // Store returns the underlying store (for read paths that need no rules,
