@@ -116,7 +116,11 @@ func (p *proc) serve(args ...string) *server {
 		if sc.Scan() {
 			line <- sc.Text()
 		}
-		_, _ = io.Copy(s.stdout, stdout)
+		// The rest through the same scanner: it may already hold the next
+		// lines (read with the first), which copying the pipe would lose.
+		for sc.Scan() {
+			_, _ = s.stdout.Write(append(sc.Bytes(), '\n'))
+		}
 	}()
 	select {
 	case l := <-line:

@@ -84,10 +84,12 @@ func (e *env) updateUser(admin, id string, in map[string]any) {
 	e.do(admin, updateUserMutation, map[string]any{"id": id, "in": in}, nil)
 }
 
-// sseStream is an open graphql-sse subscription.
+// sseStream is an open graphql-sse subscription. A goroutine reads its
+// events' data into data (closed when the stream ends), so a read can
+// time out.
 type sseStream struct {
-	res   *http.Response
-	lines *bufio.Scanner
+	res  *http.Response
+	data chan string
 }
 
 func (e *env) openSSE(token, query string) *sseStream {
@@ -101,23 +103,49 @@ func (e *env) openSSE(token, query string) *sseStream {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() { res.Body.Close() })
+	done := make(chan struct{})
+	e.t.Cleanup(func() {
+		close(done)
+		res.Body.Close()
+	})
 	if res.StatusCode != 200 {
 		b, _ := io.ReadAll(res.Body)
 		e.t.Fatalf("SSE: %d %s", res.StatusCode, b)
 	}
-	return &sseStream{res: res, lines: bufio.NewScanner(res.Body)}
+	s := &sseStream{res: res, data: make(chan string, 64)}
+	go func() {
+		defer close(s.data)
+		lines := bufio.NewScanner(res.Body)
+		for lines.Scan() {
+			if d, found := strings.CutPrefix(lines.Text(), "data: "); found {
+				select {
+				case s.data <- d:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	return s
 }
 
 // next returns the data of the stream's next event, or ok false when the
 // stream ended.
 func (s *sseStream) next() (data string, ok bool) {
-	for s.lines.Scan() {
-		if d, found := strings.CutPrefix(s.lines.Text(), "data: "); found {
-			return d, true
-		}
+	d, ok := <-s.data
+	return d, ok
+}
+
+// nextWithin is next waiting at most wait; ok is false also when nothing
+// came. A 200 answer does not mean the subscription is registered yet, so
+// a test publishing until an event arrives must not wait for ever.
+func (s *sseStream) nextWithin(wait time.Duration) (data string, ok bool) {
+	select {
+	case d, ok := <-s.data:
+		return d, ok
+	case <-time.After(wait):
+		return "", false
 	}
-	return "", false
 }
 
 // TestDisableRefusesEverywhereAtOnce is the "deleted user" row: a disabled
@@ -145,7 +173,7 @@ func TestDisableRefusesEverywhereAtOnce(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		e.do("ops", `mutation { publishSystemUpdate(message: "before") }`, nil, nil)
-		if d, ok := sse.next(); ok && strings.Contains(d, "before") {
+		if d, ok := sse.nextWithin(250 * time.Millisecond); ok && strings.Contains(d, "before") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -62,7 +62,8 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	gql.AroundOperations(m.limits.operation)
 	gql.AroundOperations(m.currentRights)
 	gql.AroundOperations(m.auditOperation)
-	gql.AroundFields(m.auditFields) // before other field interceptors: it sees their refusals too
+	gql.AroundOperations(m.presenceActivity) // after the rights check: a refused operation is no activity
+	gql.AroundFields(m.auditFields)          // before other field interceptors: it sees their refusals too
 	gql.SetErrorPresenter(resolvers.ErrorPresenter(m.log))
 	gql.SetRecoverFunc(resolvers.Recover(m.log))
 	return m.authn.Required(m.anonymousAllowed, m.limits.guardUser(m.limitRequests(m.withRequestInfo(gql)))), cache

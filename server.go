@@ -29,6 +29,7 @@ import (
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
 	"github.com/taskpulse/taskpulse/resolvers"
@@ -55,6 +56,8 @@ type Main struct {
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
+	presence *presence.Memory
+	relay    *presence.Relay // publishes presence changes
 	authn    *auth.Authenticator
 	ws       *transport.WebSocket
 	sse      *transport.SSE
@@ -148,7 +151,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 		return nil, err
 	}
 	m.svc = service.New(m.store, countingPublisher{m.broker, m}, log)
-	m.svc.SetPresence(m.registry.Online)
+	m.openPresence()
 
 	if cfg.TLSCertFile != "" {
 		// Before listening: a bad certificate stops the start.
@@ -247,6 +250,7 @@ func (m *Main) closeComponents() error {
 	if m.limits != nil {
 		m.limits.close()
 	}
+	errs = append(errs, m.closePresence())
 	if m.broker != nil {
 		errs = append(errs, m.broker.Close())
 	}

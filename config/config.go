@@ -103,6 +103,10 @@ type Config struct {
 	// PresenceAwayAfter (PRESENCE_AWAY_AFTER, default 5m) is how long a
 	// connected user may be idle before being shown AWAY.
 	PresenceAwayAfter time.Duration
+	// PresenceActivityInterval (PRESENCE_ACTIVITY_INTERVAL, default 1s) is
+	// the least time between two USER_ACTIVITY events of one user: presence
+	// changes within it are coalesced into one carrying the latest state.
+	PresenceActivityInterval time.Duration
 	// DrainTimeout (DRAIN_TIMEOUT, default 10s) is how long SIGTERM spreads
 	// closing sockets before the process exits.
 	DrainTimeout time.Duration
@@ -274,6 +278,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LogLevel:  r.logLevel("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
 	}
+	c.PresenceActivityInterval = r.duration("PRESENCE_ACTIVITY_INTERVAL", time.Second)
 	if v := r.str("DEBUG_ADDR", ""); v != "" {
 		c.DebugAddr = r.hostPort("DEBUG_ADDR", v)
 	}
@@ -318,6 +323,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("abuseCooldown", c.AbuseCooldown),
 		slog.Duration("presenceOfflineGrace", c.PresenceOfflineGrace),
 		slog.Duration("presenceAwayAfter", c.PresenceAwayAfter),
+		slog.Duration("presenceActivityInterval", c.PresenceActivityInterval),
 		slog.Duration("drainTimeout", c.DrainTimeout),
 		slog.Duration("historyTTL", c.HistoryTTL),
 		slog.Int("historyMax", c.HistoryMax),

@@ -16,7 +16,7 @@ func env(kv map[string]string) func(string) string {
 }
 
 func defaults() Config {
-	return Config{
+	c := Config{
 		Addr:                   ":8080",
 		DatabaseURL:            "sqlite:taskpulse.db",
 		DatabaseKind:           DatabaseSQLite,
@@ -54,6 +54,8 @@ func defaults() Config {
 		GraphQLQueryCacheBytes:  32 << 20,
 		GraphQLMaxResponseBytes: 16 << 20,
 	}
+	c.PresenceActivityInterval = time.Second
+	return c
 }
 
 func TestDefaults(t *testing.T) {
@@ -115,6 +117,7 @@ func TestOverrides(t *testing.T) {
 		{"abuse cooldown", map[string]string{"ABUSE_COOLDOWN": "1h"}, func(c *Config) { c.AbuseCooldown = time.Hour }},
 		{"offline grace", map[string]string{"PRESENCE_OFFLINE_GRACE": "1500ms"}, func(c *Config) { c.PresenceOfflineGrace = 1500 * time.Millisecond }},
 		{"away after", map[string]string{"PRESENCE_AWAY_AFTER": "2m30s"}, func(c *Config) { c.PresenceAwayAfter = 150 * time.Second }},
+		{"activity interval", map[string]string{"PRESENCE_ACTIVITY_INTERVAL": "250ms"}, func(c *Config) { c.PresenceActivityInterval = 250 * time.Millisecond }},
 		{"drain", map[string]string{"DRAIN_TIMEOUT": "1s"}, func(c *Config) { c.DrainTimeout = time.Second }},
 		{"history ttl", map[string]string{"HISTORY_TTL": "24h"}, func(c *Config) { c.HistoryTTL = 24 * time.Hour }},
 		{"history max", map[string]string{"HISTORY_MAX": "50"}, func(c *Config) { c.HistoryMax = 50 }},
@@ -204,6 +207,8 @@ func TestInvalid(t *testing.T) {
 		{"history max overflow", "HISTORY_MAX", "99999999999999999999", "whole number"},
 		{"grace not duration", "PRESENCE_OFFLINE_GRACE", "30", "duration"},
 		{"away negative", "PRESENCE_AWAY_AFTER", "-5m", "greater than 0"},
+		{"activity interval zero", "PRESENCE_ACTIVITY_INTERVAL", "0s", "greater than 0"},
+		{"activity interval bad", "PRESENCE_ACTIVITY_INTERVAL", "fast", "duration"},
 		{"drain zero", "DRAIN_TIMEOUT", "0s", "greater than 0"},
 		{"history ttl bad", "HISTORY_TTL", "1 hour", "duration"},
 		{"ws init zero", "WS_INIT_TIMEOUT", "0", "greater than 0"},

@@ -2,7 +2,8 @@
 // across instances: the Event envelope and its cursor, the Broker (the
 // ordered event log every instance reads; in-process now, Redis later), the
 // Hub (rooms → local subscriptions, fan-out), and the Registry of live
-// connections.
+// connections (which tells an observer — presence — of each one opened and
+// closed).
 //
 // The hub knows no transport and no GraphQL. A transport hands the hub a
 // Sink (where frames go, never blocking) and an Encoder (how an event becomes

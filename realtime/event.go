@@ -62,6 +62,11 @@ type Event struct {
 	Time  time.Time `json:"time"`  // commit time
 	// Control, when set, is applied by every hub in log order.
 	Control *Control `json:"control,omitempty"`
+	// Ephemeral events (presence) are live news, not history: they take a
+	// place in the log like any event, but a durable log need not keep
+	// them, and a resume need not replay them (the next one carries the
+	// whole state).
+	Ephemeral bool `json:"ephemeral,omitempty"`
 
 	Seq    uint64 `json:"seq"`
 	Epoch  string `json:"epoch"`

@@ -31,6 +31,17 @@ type ConnInfo struct {
 	Transport    string
 }
 
+// ConnObserver learns of every connection the registry gains and loses
+// (presence counts a user's connections across tabs and transports).
+// Both calls come after the registry's lock is released, from the
+// goroutine that added or removed the connection — which may hold the
+// connection's own lock: they must return at once and must not call the
+// connection or the registry.
+type ConnObserver interface {
+	Opened(ConnInfo)
+	Closed(ConnInfo)
+}
+
 // Registry tracks this instance's live connections by user. It never calls
 // a connection while holding its lock, so a connection may Remove itself
 // from inside CloseWith.
@@ -47,12 +58,24 @@ type Registry struct {
 	// changed, when a Drain waits, is closed (and cleared) by the next Add
 	// or Remove.
 	changed chan struct{}
+	// observer, if set, learns of every Add and Remove; set before use.
+	observer ConnObserver
 }
 
-// registered is a connection and the user it was added under.
+// registered is a connection, the user it was added under, and its Info
+// then (what the observer is told when it goes).
 type registered struct {
 	c      Conn
 	userID string
+	info   ConnInfo
+}
+
+// Observe makes o learn of every connection added or removed from now on.
+// Call it before the registry is used.
+func (r *Registry) Observe(o ConnObserver) {
+	r.mu.Lock()
+	r.observer = o
+	r.mu.Unlock()
 }
 
 // NewRegistry returns an empty registry.
@@ -92,7 +115,7 @@ func (r *Registry) Add(c Conn) {
 	if dup {
 		r.removeLocked(info.ID, old.userID)
 	}
-	r.byID[info.ID] = registered{c: c, userID: info.UserID}
+	r.byID[info.ID] = registered{c: c, userID: info.UserID, info: info}
 	u := r.byUser[info.UserID]
 	if u == nil {
 		u = make(map[string]Conn)
@@ -101,7 +124,14 @@ func (r *Registry) Add(c Conn) {
 	u[info.ID] = c
 	r.added++
 	r.notifyLocked()
+	obs := r.observer
 	r.mu.Unlock()
+	if obs != nil {
+		if dup {
+			obs.Closed(old.info)
+		}
+		obs.Opened(info)
+	}
 	if dup {
 		old.c.CloseWith(closeReplaced, closeReplacedReason)
 	}
@@ -113,13 +143,18 @@ func (r *Registry) Add(c Conn) {
 func (r *Registry) Remove(c Conn) {
 	id := c.Info().ID
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	reg, ok := r.byID[id]
 	if !ok || reg.c != c {
+		r.mu.Unlock()
 		return
 	}
 	r.removeLocked(id, reg.userID)
 	r.notifyLocked()
+	obs := r.observer
+	r.mu.Unlock()
+	if obs != nil {
+		obs.Closed(reg.info)
+	}
 }
 
 // notifyLocked wakes a waiting Drain.

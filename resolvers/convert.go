@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/taskpulse/taskpulse/graph/model"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
 	"github.com/taskpulse/taskpulse/store"
@@ -68,6 +69,32 @@ func rendered(ctx context.Context, snapshot []*model.User) (_ []*model.User, ok 
 
 func toTeam(t store.Team) *model.Team {
 	return &model.Team{ID: t.ID, Name: t.Name, CreatedBy: t.CreatedBy}
+}
+
+// toTeamAt is a team as an event shows it: with the members it had at
+// commit, which Team.members returns when rendering.
+func toTeamAt(t store.Team, members []service.EventUser) *model.Team {
+	m := toTeam(t)
+	m.Members = snapshotUsers(members)
+	return m
+}
+
+// toPresence is a presence state; an OFFLINE user shows no page, task or
+// project (their state has none).
+func toPresence(p presence.State) *model.Presence {
+	return &model.Presence{
+		UserID: p.UserID, Status: model.PresenceStatus(p.Status), LastSeen: p.LastSeen,
+		CurrentPage: opt(p.CurrentPage), ActiveTask: opt(p.ActiveTask), ActiveProject: opt(p.ActiveProject),
+	}
+}
+
+// presenceStatus is an input status as the service takes it.
+func presenceStatus(s *model.PresenceStatus) *string {
+	if s == nil {
+		return nil
+	}
+	v := string(*s)
+	return &v
 }
 
 func toInvitation(i store.Invitation) *model.Invitation {

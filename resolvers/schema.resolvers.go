@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/taskpulse/taskpulse/graph"
@@ -112,7 +111,8 @@ func (r *mutationResolver) MarkNotificationRead(ctx context.Context, id string) 
 
 // UpdatePresence is the resolver for the updatePresence field.
 func (r *mutationResolver) UpdatePresence(ctx context.Context, input model.PresenceInput) (*model.Presence, error) {
-	panic(fmt.Errorf("not implemented: UpdatePresence - updatePresence"))
+	st, err := r.Svc.UpdatePresence(ctx, service.PresenceChange{Status: presenceStatus(input.Status), CurrentPage: input.CurrentPage, ActiveTask: input.ActiveTask, ActiveProject: input.ActiveProject})
+	return out(st, err, toPresence)
 }
 
 // PublishSystemUpdate is the resolver for the publishSystemUpdate field.
@@ -207,12 +207,14 @@ func (r *queryResolver) Notifications(ctx context.Context, unreadOnly *bool, fir
 
 // TeamPresence is the resolver for the teamPresence field.
 func (r *queryResolver) TeamPresence(ctx context.Context, teamID string) ([]*model.Presence, error) {
-	panic(fmt.Errorf("not implemented: TeamPresence - teamPresence"))
+	ps, err := r.Svc.TeamPresence(ctx, teamID)
+	return out(ps, err, each(toPresence))
 }
 
 // ProjectPresence is the resolver for the projectPresence field.
 func (r *queryResolver) ProjectPresence(ctx context.Context, projectID string) ([]*model.Presence, error) {
-	panic(fmt.Errorf("not implemented: ProjectPresence - projectPresence"))
+	ps, err := r.Svc.ProjectPresence(ctx, projectID)
+	return out(ps, err, each(toPresence))
 }
 
 // Connections is the resolver for the connections field.
@@ -246,12 +248,12 @@ func (r *subscriptionResolver) Notifications(ctx context.Context, after *string)
 
 // UserActivity is the resolver for the userActivity field.
 func (r *subscriptionResolver) UserActivity(ctx context.Context, userID string) (<-chan *model.ActivityEvent, error) {
-	panic(fmt.Errorf("not implemented: UserActivity - userActivity"))
+	return r.userActivity(ctx, userID)
 }
 
 // TeamUpdates is the resolver for the teamUpdates field.
 func (r *subscriptionResolver) TeamUpdates(ctx context.Context, teamID string, after *string) (<-chan *model.TeamEvent, error) {
-	panic(fmt.Errorf("not implemented: TeamUpdates - teamUpdates"))
+	return r.teamUpdates(ctx, teamID, after)
 }
 
 // SystemUpdates is the resolver for the systemUpdates field.
@@ -273,12 +275,19 @@ func (r *userResolver) Online(ctx context.Context, obj *model.User) (bool, error
 	if _, rendering := realtime.RenderFrom(ctx); rendering {
 		return obj.Online, nil // as at the event's commit
 	}
-	return r.Registry.Online(obj.ID), nil
+	return r.Svc.Online(ctx, obj.ID)
 }
 
 // Presence is the resolver for the presence field.
 func (r *userResolver) Presence(ctx context.Context, obj *model.User) (*model.Presence, error) {
-	panic(fmt.Errorf("not implemented: Presence - presence"))
+	if _, rendering := realtime.RenderFrom(ctx); rendering {
+		return nil, nil // events show online, not presence: renderings read no live state
+	}
+	st, err := r.Svc.UserPresence(ctx, obj.ID)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	return toPresence(*st), nil
 }
 
 // Mutation returns graph.MutationResolver implementation.

@@ -209,3 +209,123 @@ func (r *Resolver) stillAdmin(ctx context.Context, v auth.Viewer) error {
 	}
 	return nil
 }
+
+// presenceFor accepts the presence events of userID meant for
+// userActivity: those without a team (the per-team copies are
+// teamUpdates').
+func presenceFor(userID string) func(*realtime.Event) bool {
+	return func(ev *realtime.Event) bool {
+		if !service.IsPresenceEvent(ev.Type) {
+			return false
+		}
+		v, err := ev.Decoded(service.DecodeEventData)
+		d, ok := v.(*service.EventData)
+		return err == nil && ok && d.Team == nil && d.Presence != nil && d.Presence.UserID == userID
+	}
+}
+
+// isTeamEvent accepts what teamUpdates carries: membership changes, and
+// the per-team copies of its members' presence events.
+func isTeamEvent(ev *realtime.Event) bool {
+	switch {
+	case ev.Type == service.TeamMemberAdded, ev.Type == service.TeamMemberRemoved:
+		return true
+	case service.IsPresenceEvent(ev.Type):
+		v, err := ev.Decoded(service.DecodeEventData)
+		d, ok := v.(*service.EventData)
+		return err == nil && ok && d.Team != nil
+	}
+	return false
+}
+
+// userActivity follows one user's presence. Who may: the user, anyone who
+// shares a team or project with them, an admin; anyone else is NOT_FOUND,
+// as an unknown id (service.PresenceAccessTo).
+//
+// Routing is by rooms: a user's presence events go to their own room and
+// to the rooms of their teams and projects (service.PublishPresence). A
+// subscriber who shares with them listens to their own membership rooms,
+// followed live (Follow), and keeps that user's events; so an event
+// reaches them exactly when they share a team or project at that point of
+// the log: once they leave the last one they shared, the next event misses
+// them, and joining one again brings them back. Their own presence comes
+// through their own room. An admin who shares nothing listens to the
+// user's room by admin rights (Privileged: a demotion ends it).
+func (r *Resolver) userActivity(ctx context.Context, userID string) (<-chan *model.ActivityEvent, error) {
+	return stream(ctx, nil, func(ev *realtime.Event, d *service.EventData) *model.ActivityEvent {
+		return &model.ActivityEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Presence: toPresence(*d.Presence)}
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		return r.anchored(func(after uint64) error {
+			access, err := r.Svc.PresenceAccessTo(ctx, userID)
+			if err != nil {
+				return err
+			}
+			opts := realtime.SubscribeOptions{
+				UserID: v.UserID, After: after, Accept: presenceFor(userID), Encoder: t.Encoder, Sink: t.Sink,
+			}
+			switch access {
+			case service.PresenceSelf:
+				opts.Rooms = []string{realtime.RoomUser(v.UserID)}
+			case service.PresenceShared:
+				if opts.Rooms, err = r.Svc.MembershipRooms(ctx, v.UserID); err != nil {
+					return err
+				}
+				opts.Follow = true
+			default:
+				if err := r.stillAdmin(ctx, v); err != nil {
+					return err
+				}
+				opts.Rooms, opts.Privileged = []string{realtime.RoomUser(userID)}, true
+			}
+			t.SetSubscription(r.Hub.Subscribe(opts))
+			return nil
+		})
+	})
+}
+
+// teamUpdates carries a team's membership changes and its members'
+// presence: members only (admins: any team, by admin rights). Removed, or
+// leaving, the subscriber's stream ends with FORBIDDEN after the
+// TEAM_MEMBER_REMOVED that says so.
+func (r *Resolver) teamUpdates(ctx context.Context, teamID string, after *string) (<-chan *model.TeamEvent, error) {
+	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.TeamEvent {
+		te := &model.TeamEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time}
+		snap := d.Snapshot
+		if snap == nil {
+			snap = &service.Snapshot{}
+		}
+		if d.Team != nil {
+			te.Team = toTeamAt(*d.Team, snap.TeamMembers)
+		}
+		if snap.Member != nil {
+			te.Member = toEventUser(*snap.Member)
+		}
+		if d.Presence != nil {
+			te.Presence = toPresence(*d.Presence)
+		}
+		return te
+	}, func(v auth.Viewer, t *realtime.Target) error {
+		return r.anchored(func(after uint64) error {
+			if _, err := r.Svc.Team(ctx, teamID); err != nil {
+				return err
+			}
+			privileged := false
+			if v.Admin {
+				member, err := r.Svc.Store().IsTeamMember(ctx, teamID, v.UserID)
+				if err != nil {
+					return err
+				}
+				if privileged = !member; privileged {
+					if err := r.stillAdmin(ctx, v); err != nil {
+						return err
+					}
+				}
+			}
+			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
+				UserID: v.UserID, Rooms: []string{realtime.RoomTeam(teamID)}, After: after, EndOnLeave: true,
+				Privileged: privileged, Accept: isTeamEvent, Encoder: t.Encoder, Sink: t.Sink,
+			}))
+			return nil
+		})
+	})
+}

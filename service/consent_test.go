@@ -39,6 +39,7 @@ func TestConsentEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.pub.take() // the creator's TEAM_MEMBER_ADDED (presence_test.go)
 	if _, err := f.svc.AddTeamMember(as("alice"), team.ID, "bob"); err != nil {
 		t.Fatal(err)
 	}

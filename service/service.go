@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -49,8 +50,11 @@ type Service struct {
 	order sync.Mutex
 
 	// online reports whether a user has a live connection, for the
-	// snapshots of events (SetPresence); nil: nobody is.
+	// snapshots of events (UsePresence, SetPresence); nil: nobody is.
 	online func(userID string) bool
+	// presence is every user's presence (UsePresence, presence.go); nil:
+	// nobody's is known.
+	presence presence.Presence
 }
 
 // New returns a Service over st that publishes to pub.
@@ -61,9 +65,9 @@ func New(st store.Store, pub Publisher, log *slog.Logger) *Service {
 	return &Service{store: st, pub: pub, log: log}
 }
 
-// SetPresence tells the service who is online (the registry of live
-// connections), for what events show of their users. Call it before the
-// service is used.
+// SetPresence tells the service who is online, for what events show of
+// their users, without a presence.Presence (UsePresence sets both; tests
+// use this). Call it before the service is used.
 func (s *Service) SetPresence(online func(userID string) bool) { s.online = online }
 
 // Store returns the underlying store (for read paths that need no rules,
@@ -125,6 +129,10 @@ type EventData struct {
 	Member       *store.User         `json:"-"`
 	Notification *store.Notification `json:"notification,omitempty"`
 	Message      string              `json:"message,omitempty"`
+	// Presence is the user's presence an event shows: USER_* events' (as
+	// at the change), and the member's of a team membership event (as at
+	// the commit).
+	Presence *presence.State `json:"presence,omitempty"`
 	// Snapshot is filled at commit (Service.commit); a builder sets parts
 	// of it only for what the change itself destroys (the members of a
 	// deleted project).

@@ -46,6 +46,9 @@ func (s *Service) seal(ctx context.Context, events []*realtime.Event) error {
 			u := s.eventUser(*d.Member)
 			snap.Member = &u
 		}
+		if d.Team != nil && d.Member != nil && d.Presence == nil {
+			d.Presence = s.presenceOf(ctx, d.Member.ID) // teamUpdates shows the member's presence
+		}
 		if p := d.Project; p != nil && snap.ProjectMembers == nil {
 			if snap.ProjectMembers, err = list("project:"+p.ID, func() ([]store.User, error) { return s.store.ProjectMembers(ctx, p.ID) }); err != nil {
 				return fmt.Errorf("members of project %s: %w", p.ID, err)

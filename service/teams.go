@@ -35,7 +35,22 @@ func (s *Service) CreateTeam(ctx context.Context, name string) (store.Team, erro
 	if name, err = text("name", name, true, MaxNameLen); err != nil {
 		return store.Team{}, err
 	}
-	return s.store.CreateTeam(ctx, store.Team{Name: name, CreatedBy: v.UserID})
+	// The creator is the first member: their TEAM_MEMBER_ADDED carries the
+	// Join that adds the team's room to their open subscriptions (the
+	// presence of members who join later reaches their userActivity).
+	var t store.Team
+	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+		var err error
+		if t, err = s.store.CreateTeam(ctx, store.Team{Name: name, CreatedBy: v.UserID}); err != nil {
+			return nil, err
+		}
+		u, err := s.store.User(ctx, v.UserID)
+		if err != nil {
+			return nil, err
+		}
+		return []*realtime.Event{teamMemberEvent(TeamMemberAdded, realtime.Join, t, u)}, nil
+	})
+	return t, err
 }
 
 // Team returns a team the caller is a member of (admins: any team).

@@ -37,13 +37,9 @@ func closeCodeOf(err error) (int, string) {
 	return CloseForbidden, err.Error()
 }
 
-// clientIP is r's client address (Options.ClientIP, or the TCP peer's).
-func (c *core) clientIP(r *http.Request) string {
-	if c.opts.ClientIP != nil {
-		return c.opts.ClientIP(r)
-	}
-	return remoteIP(r.RemoteAddr)
-}
+// clientIP is r's client address (Options.ClientIP; by default the TCP
+// peer's, RemoteIP).
+func (c *core) clientIP(r *http.Request) string { return c.opts.ClientIP(r) }
 
 // noRelease is release for a transport without Admit.
 func noRelease() {}

@@ -80,6 +80,12 @@ type Options struct {
 	Authenticate func(ctx context.Context, r *http.Request, initPayload map[string]any) (opCtx context.Context, userID string, expiresAt time.Time, err error)
 	// Registry, if set, receives every authenticated connection.
 	Registry *realtime.Registry
+	// ClientIP is the client address a connection reports
+	// (realtime.ConnInfo.IP) and is counted under: the one place that
+	// decides it, so honouring X-Forwarded-For / Forwarded from trusted
+	// proxies is a function given here. Nil: the host of the request's
+	// RemoteAddr.
+	ClientIP func(*http.Request) string
 	// CheckOrigin decides the WebSocket upgrade's Origin check (refused:
 	// 403). Nil: gorilla's default (no Origin, or Origin equal to Host).
 	CheckOrigin func(*http.Request) bool
@@ -119,10 +125,6 @@ type Options struct {
 	// "MAX_SUBS_PER_CONN") and OnLimit is told; the connection stays.
 	// Default 100.
 	MaxSubsPerConn int
-	// ClientIP, if set, is the client address of a request (behind trusted
-	// proxies, the one they forward); nil: the TCP peer's. It is what
-	// realtime.ConnInfo.IP shows.
-	ClientIP func(*http.Request) string
 	// Admit, if set, is asked before a WebSocket is upgraded and before an
 	// SSE request is read, and may refuse it: an *errs.Error with code
 	// RATE_LIMITED is answered 429 with Retry-After (its RetryAfter, in
@@ -173,6 +175,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.ClientIP == nil {
+		o.ClientIP = RemoteIP
 	}
 	if o.Shapes == nil {
 		o.Shapes = NewShapes()

@@ -173,11 +173,12 @@ func (t *WebSocket) Close() {
 	}
 }
 
-// remoteIP is the host part of a RemoteAddr.
-func remoteIP(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
+// RemoteIP is the host part of r.RemoteAddr: the peer's address, which
+// behind a proxy is the proxy's (the default Options.ClientIP).
+func RemoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return addr
+		return r.RemoteAddr
 	}
 	return host
 }
