@@ -146,7 +146,7 @@ func rootField(rc *graphql.OperationContext) *ast.Field {
 // refused tells the Observer of an SSE request whose credentials were
 // refused: the connection it would have been.
 func (t *SSE) refused(r *http.Request, err error) {
-	var c session
+	c := session{t: &t.core}
 	c.proto = protoSSE
 	c.identify(r, "")
 	t.obs.AuthFailed(c.Info(), err)
