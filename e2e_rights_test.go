@@ -88,12 +88,14 @@ func (e *env) updateUser(admin, id string, in map[string]any) {
 // events' data into data (closed when the stream ends), so a read can
 // time out.
 type sseStream struct {
-	res  *http.Response
-	data chan string
+	res   *http.Response
+	data  chan string
+	ended chan struct{} // closed when the stream has ended
 }
 
 func (e *env) openSSE(token, query string) *sseStream {
 	e.t.Helper()
+	subs := e.m.hub.Stats().Subscriptions
 	body, _ := json.Marshal(map[string]any{"query": query})
 	req, _ := http.NewRequest("POST", e.m.URL()+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -112,8 +114,9 @@ func (e *env) openSSE(token, query string) *sseStream {
 		b, _ := io.ReadAll(res.Body)
 		e.t.Fatalf("SSE: %d %s", res.StatusCode, b)
 	}
-	s := &sseStream{res: res, data: make(chan string, 64)}
+	s := &sseStream{res: res, data: make(chan string, 64), ended: make(chan struct{})}
 	go func() {
+		defer close(s.ended)
 		defer close(s.data)
 		lines := bufio.NewScanner(res.Body)
 		for lines.Scan() {
@@ -126,6 +129,20 @@ func (e *env) openSSE(token, query string) *sseStream {
 			}
 		}
 	}()
+	// graphql-sse answers 200 before the subscription is registered (as
+	// graphql-ws sends no ack of a subscribe): wait until the hub has it,
+	// or the stream said something or ended (a refusal), so what the test
+	// publishes next is not published before anyone listens.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if e.m.hub.Stats().Subscriptions > subs || len(s.data) > 0 {
+			break
+		}
+		select {
+		case <-s.ended:
+			return s
+		default:
+		}
+	}
 	return s
 }
 
