@@ -10,6 +10,7 @@ import (
 	"github.com/taskpulse/taskpulse/internal/gqlguard"
 	"github.com/taskpulse/taskpulse/realtime/transport"
 	"github.com/taskpulse/taskpulse/resolvers"
+	"github.com/taskpulse/taskpulse/service"
 )
 
 // graphqlHandler builds /graphql: gqlgen's executor over the schema with
@@ -54,6 +55,7 @@ func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 		MaxErrors:        cfg.GraphQLMaxErrors,
 		ValidationBudget: cfg.GraphQLValidationBudget,
 		ComplexityLimit:  cfg.GraphQLComplexityLimit,
+		DefaultPageSize:  service.DefaultPageSize,
 		MaxResponseBytes: cfg.GraphQLMaxResponseBytes,
 		QueryCacheBytes:  cfg.GraphQLQueryCacheBytes,
 		Introspection:    cfg.GraphQLIntrospection,

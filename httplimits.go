@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
 )
 
@@ -39,8 +40,9 @@ func (m *Main) bodyDeadline(next http.Handler) http.Handler {
 // limitRequests is the front door of /graphql: what a request must be
 // before anything authenticates, decodes or parses it.
 //   - A method other than GET, POST and OPTIONS: 405 with Allow.
-//   - A body is read whole here, under bodyDeadline's read deadline
-//     (slower: 408 and the connection closed, so a client trickling bytes
+//   - An authenticated request's body is read whole here, under
+//     bodyDeadline's read deadline (slower: 408 and the connection
+//     closed, so a client trickling bytes
 //     cannot hold a connection, and its file descriptor, for ever) and
 //     within HTTPMaxBody (larger: 413, declared or chunked). The deadline
 //     is lifted once the body is in, so an SSE stream after it is not cut.
@@ -61,6 +63,14 @@ func (m *Main) limitRequests(next http.Handler) http.Handler {
 			return
 		}
 		var body []byte
+		if _, ok := auth.ViewerFrom(r.Context()); !ok {
+			// Anonymous here is a request without a document (OPTIONS, a
+			// WebSocket upgrade: anonymousAllowed): its body is not read.
+			// Read, it held up to HTTP_MAX_BODY per connection for
+			// HTTP_BODY_TIMEOUT before anyone was authenticated.
+			next.ServeHTTP(w, r)
+			return
+		}
 		if r.Body != nil && r.Body != http.NoBody {
 			var status int
 			var msg string

@@ -43,7 +43,12 @@ func TestCost(t *testing.T) {
 		{"fields", `{ me { id name } }`, 3, 3},
 		{"every alias counts", `{ a: me { id } b: me { id } c: me { id } }`, 6, 6},
 		{"__typename counts", `{ __typename me { __typename } }`, 3, 3},
-		{"lists count once per field", `{ projects { members { id } } }`, 3, 3},
+		{"a list's scalars count once", `{ tasks(first: 200) { id title } }`, 3, 3},
+		{"unpaged lists count once", `{ project(id: "p") { members { id } } }`, 3, 3},
+		{"a page multiplies its object fields, default page", `{ projects { id members { id } } }`, 2 + 50*2, 2 + 50*2},
+		{"a page multiplies its object fields, first", `{ teams(first: 200) { members { id name } } }`, 1 + 200*3, 1 + 200*3},
+		{"a page multiplies its object fields, first in a variable", `query($n: Int) { teams(first: $n) { members { id } } }`, 1 + 7*2, 1 + 7*2},
+		{"a page multiplies fields in fragments", `{ projects(first: 10) { ...P ... on Project { name } } } fragment P on Project { members { id } }`, 2 + 10*2, 2 + 10*2},
 		{"inline fragments", `{ ... on Query { me { ... on User { id } } } }`, 2, 2},
 		{"a fragment counts at each spread", `{ ...F a: me { ...G } } fragment F on Query { me { ...G } } fragment G on User { id name }`, 6, 6},
 		{"fragments spread twice per level, 26 levels", doubling(26), 1 << 26, 1 << 26},
@@ -66,7 +71,7 @@ func TestCost(t *testing.T) {
 				t.Fatalf("invalid document: %v", errs)
 			}
 			start := cpuTime()
-			got := Cost(context.Background(), es, doc.Operations[0], nil)
+			got := Cost(context.Background(), es, doc.Operations[0], map[string]any{"n": int64(7)}, 50)
 			if spent := cpuTime() - start; spent > 100*time.Millisecond {
 				t.Errorf("costing took %v of CPU", spent)
 			}
@@ -77,7 +82,8 @@ func TestCost(t *testing.T) {
 	}
 }
 
-// TestCostMatchesGqlgen: without introspection, the cost is gqlgen's own
+// TestCostMatchesGqlgen: without introspection, and counting every list
+// once (no default page), the cost is gqlgen's own
 // (complexity.Calculate, which expands every spread), on random valid
 // documents full of fragments.
 func TestCostMatchesGqlgen(t *testing.T) {
@@ -94,7 +100,7 @@ func TestCostMatchesGqlgen(t *testing.T) {
 			continue
 		}
 		want := complexity.Calculate(context.Background(), es, doc.Operations[0], nil)
-		if got := Cost(context.Background(), es, doc.Operations[0], nil); got != want {
+		if got := Cost(context.Background(), es, doc.Operations[0], nil, 0); got != want {
 			t.Fatalf("cost %d, gqlgen %d, for\n%s", got, want, q)
 		}
 		compared++

@@ -12,6 +12,7 @@ type Options struct {
 	MaxErrors        int   // errors in a response (GRAPHQL_MAX_ERRORS)
 	ValidationBudget int   // walk visits and field comparisons (GRAPHQL_VALIDATION_BUDGET)
 	ComplexityLimit  int   // cost of an operation (GRAPHQL_COMPLEXITY_LIMIT)
+	DefaultPageSize  int   // items of a paged list without `first`, for the complexity
 	MaxResponseBytes int64 // data in a response (GRAPHQL_MAX_RESPONSE_BYTES)
 	QueryCacheBytes  int64 // parsed documents kept (GRAPHQL_QUERY_CACHE_BYTES)
 	Introspection    bool  // __schema and __type answered (GRAPHQL_INTROSPECTION)
@@ -30,7 +31,7 @@ func Install(srv *handler.Server, o Options) *QueryCache {
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.Use(&Complexity{Limit: o.ComplexityLimit})
+	srv.Use(&Complexity{Limit: o.ComplexityLimit, DefaultPage: o.DefaultPageSize})
 	srv.Use(Responses{MaxBytes: o.MaxResponseBytes, MaxErrors: o.MaxErrors})
 	return cache
 }
