@@ -143,17 +143,9 @@ func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *
 			if _, err := r.Svc.Project(ctx, projectID); err != nil {
 				return err
 			}
-			privileged := false
-			if v.Admin {
-				member, err := r.Svc.Store().IsProjectMember(ctx, projectID, v.UserID)
-				if err != nil {
-					return err
-				}
-				if privileged = !member; privileged {
-					if err := r.stillAdmin(ctx, v); err != nil {
-						return err
-					}
-				}
+			privileged, err := r.byAdminRights(ctx, v, r.Svc.Store().IsProjectMember, projectID)
+			if err != nil {
+				return err
 			}
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomProject(projectID)}, After: after, EndOnLeave: true,
@@ -309,17 +301,9 @@ func (r *Resolver) teamUpdates(ctx context.Context, teamID string, after *string
 			if _, err := r.Svc.Team(ctx, teamID); err != nil {
 				return err
 			}
-			privileged := false
-			if v.Admin {
-				member, err := r.Svc.Store().IsTeamMember(ctx, teamID, v.UserID)
-				if err != nil {
-					return err
-				}
-				if privileged = !member; privileged {
-					if err := r.stillAdmin(ctx, v); err != nil {
-						return err
-					}
-				}
+			privileged, err := r.byAdminRights(ctx, v, r.Svc.Store().IsTeamMember, teamID)
+			if err != nil {
+				return err
 			}
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomTeam(teamID)}, After: after, EndOnLeave: true,
@@ -328,4 +312,19 @@ func (r *Resolver) teamUpdates(ctx context.Context, teamID string, after *string
 			return nil
 		})
 	})
+}
+
+// byAdminRights reports whether v watches the project or team id by admin
+// rights alone (an admin, not a member): such a subscription is
+// Privileged, ended by a demotion, and the rights are read again now so a
+// demotion landing while it subscribes cannot slip past.
+func (r *Resolver) byAdminRights(ctx context.Context, v auth.Viewer, isMember func(ctx context.Context, id, userID string) (bool, error), id string) (bool, error) {
+	if !v.Admin {
+		return false, nil
+	}
+	member, err := isMember(ctx, id, v.UserID)
+	if err != nil || member {
+		return false, err
+	}
+	return true, r.stillAdmin(ctx, v)
 }
