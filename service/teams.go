@@ -105,24 +105,31 @@ func (s *Service) manages(ctx context.Context, v auth.Viewer, t store.Team) (boo
 	return s.store.IsTeamMember(ctx, t.ID, v.UserID)
 }
 
-// AddTeamMember is an admin's immediate add, or the team creator's
-// invitation (see invite). The answer is the team either way.
-func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
+// membershipChange checks the arguments of adding or removing userID on
+// teamID and loads the team, and says whether the caller manages it.
+func (s *Service) membershipChange(ctx context.Context, teamID, userID string) (auth.Viewer, store.Team, bool, error) {
 	v, err := viewer(ctx)
 	if err != nil {
-		return store.Team{}, err
+		return auth.Viewer{}, store.Team{}, false, err
 	}
 	if err := id("teamId", teamID); err != nil {
-		return store.Team{}, err
+		return auth.Viewer{}, store.Team{}, false, err
 	}
 	if err := id("userId", userID); err != nil {
-		return store.Team{}, err
+		return auth.Viewer{}, store.Team{}, false, err
 	}
 	t, err := s.store.Team(ctx, teamID)
 	if err != nil {
-		return store.Team{}, err
+		return auth.Viewer{}, store.Team{}, false, err
 	}
 	ok, err := s.manages(ctx, v, t)
+	return v, t, ok, err
+}
+
+// AddTeamMember is an admin's immediate add, or the team creator's
+// invitation (see invite). The answer is the team either way.
+func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
+	v, t, ok, err := s.membershipChange(ctx, teamID, userID)
 	if err != nil {
 		return store.Team{}, err
 	}
@@ -162,21 +169,7 @@ func teamMemberEvent(typ string, op realtime.ControlOp, t store.Team, u store.Us
 // TEAM_MEMBER_REMOVED goes to the team's room, and its Leave takes the
 // room from the leaver's open subscriptions.
 func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
-	v, err := viewer(ctx)
-	if err != nil {
-		return store.Team{}, err
-	}
-	if err := id("teamId", teamID); err != nil {
-		return store.Team{}, err
-	}
-	if err := id("userId", userID); err != nil {
-		return store.Team{}, err
-	}
-	t, err := s.store.Team(ctx, teamID)
-	if err != nil {
-		return store.Team{}, err
-	}
-	ok, err := s.manages(ctx, v, t)
+	v, t, ok, err := s.membershipChange(ctx, teamID, userID)
 	if err != nil {
 		return store.Team{}, err
 	}
