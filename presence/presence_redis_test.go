@@ -1,0 +1,43 @@
+package presence_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/taskpulse/taskpulse/internal/redistest"
+	"github.com/taskpulse/taskpulse/presence"
+	"github.com/taskpulse/taskpulse/presence/presencetest"
+)
+
+// The same suite as Memory, unchanged: the due times in Redis are the
+// Options' clock's, so the suite's fake clock drives them.
+func TestRedis(t *testing.T) {
+	rdb := redistest.Client(t)
+	presencetest.Run(t, func(t *testing.T, opts presence.Options) presence.Presence {
+		return presence.NewRedis(rdb, opts, presence.RedisOptions{Prefix: redistest.Prefix(t, rdb)})
+	})
+}
+
+// BenchmarkRedisTouch is Touch of a connected, active user on Redis (one
+// script round trip), among 1,000 users (compare BenchmarkTouch).
+func BenchmarkRedisTouch(b *testing.B) {
+	rdb, prefix := redistest.New(b)
+	p := presence.NewRedis(rdb, presence.Options{SweepEvery: -1}, presence.RedisOptions{Prefix: prefix})
+	defer p.Close()
+	ctx := context.Background()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprint("user-", i)
+		if err := p.Connect(ctx, ids[i], "c"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		_ = p.Touch(ctx, ids[i%len(ids)])
+		i++
+	}
+}
