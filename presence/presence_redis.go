@@ -161,7 +161,7 @@ func (r *Redis) isClosed() bool {
 // now is the clock at the record's resolution (microseconds).
 func (r *Redis) now() time.Time { return time.UnixMicro(r.opts.Clock.Now().UnixMicro()) }
 
-func (r *Redis) userKey(id string) string   { return r.base + "u:" + id }
+func (r *Redis) userKey(id string) string    { return r.base + "u:" + id }
 func (r *Redis) connsKey(inst string) string { return r.base + "ic:" + inst }
 
 func (r *Redis) lock(userID string) *sync.Mutex {
