@@ -98,6 +98,8 @@ var ErrContention = errors.New("presence: too much contention on a user's record
 
 // NewRedis returns a Presence on rdb; Close stops its sweeper (without
 // closing its connections: other instances do that after InstanceTTL).
+// It panics if InstanceTTL is not above twice SweepEvery (the instance
+// would be found dead between its own heartbeats), a programming error.
 func NewRedis(rdb redis.UniversalClient, opts Options, ropts RedisOptions) *Redis {
 	opts = opts.WithDefaults()
 	if ropts.InstanceID == "" {
@@ -107,6 +109,9 @@ func NewRedis(rdb redis.UniversalClient, opts Options, ropts RedisOptions) *Redi
 	}
 	if ropts.InstanceTTL <= 0 {
 		ropts.InstanceTTL = DefaultInstanceTTL
+	}
+	if ropts.InstanceTTL <= 2*opts.SweepEvery {
+		panic(fmt.Sprintf("presence: InstanceTTL %v must exceed twice SweepEvery %v", ropts.InstanceTTL, opts.SweepEvery))
 	}
 	base := ropts.Prefix + "{presence}:"
 	r := &Redis{

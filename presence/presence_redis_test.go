@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/taskpulse/taskpulse/internal/redistest"
 	"github.com/taskpulse/taskpulse/presence"
@@ -40,4 +41,13 @@ func BenchmarkRedisTouch(b *testing.B) {
 		_ = p.Touch(ctx, ids[i%len(ids)])
 		i++
 	}
+}
+
+func TestRedisRefusesTTLBelowSweepPeriod(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("NewRedis accepted an InstanceTTL shorter than two sweep periods")
+		}
+	}()
+	presence.NewRedis(nil, presence.Options{SweepEvery: time.Second}, presence.RedisOptions{InstanceTTL: time.Second})
 }
