@@ -51,3 +51,24 @@ func TestRedisRefusesTTLBelowSweepPeriod(t *testing.T) {
 	}()
 	presence.NewRedis(nil, presence.Options{SweepEvery: time.Second}, presence.RedisOptions{InstanceTTL: time.Second})
 }
+
+// BenchmarkRedisUpdate is one updatePresence on Redis: an optimistic
+// transaction (WATCH, HGETALL, MULTI…EXEC) — compare BenchmarkUpdate.
+func BenchmarkRedisUpdate(b *testing.B) {
+	rdb, prefix := redistest.New(b)
+	p := presence.NewRedis(rdb, presence.Options{SweepEvery: -1}, presence.RedisOptions{Prefix: prefix})
+	defer p.Close()
+	ctx := context.Background()
+	if err := p.Connect(ctx, "ann", "c"); err != nil {
+		b.Fatal(err)
+	}
+	pages := []string{"/a", "/b"}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := p.Update(ctx, "ann", presence.Update{CurrentPage: &pages[i&1]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
