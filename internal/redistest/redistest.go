@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,34 +91,54 @@ func New(t testing.TB) (*redis.Client, string) {
 }
 
 // DeletePrefix deletes every key starting with prefix (SCAN + DEL, never
-// FLUSHDB). prefix must not contain glob characters other than the hash
-// tag's braces, which SCAN's MATCH takes literally.
+// FLUSHDB), on every master of a Cluster. prefix must not contain glob
+// characters other than the hash tag's braces, which MATCH takes
+// literally.
 func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 500).Result()
+	return eachNode(ctx, rdb, func(ctx context.Context, node redis.Cmdable) error {
+		keys, err := scan(ctx, node, prefix)
 		if err != nil {
 			return err
 		}
-		// One DEL per key: on a Cluster keys of another slot could not
-		// share one DEL (ours share a slot, but the caller's may not).
+		// One DEL per key: on a Cluster keys of different slots may not
+		// share one DEL (a test's keys share a slot; the caller's may not).
 		for _, k := range keys {
-			if err := rdb.Del(ctx, k).Err(); err != nil {
+			if err := node.Del(ctx, k).Err(); err != nil {
 				return err
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return nil
-		}
-	}
+		return nil
+	})
 }
 
 // Keys lists the keys under prefix (for tests asserting what is left).
 func Keys(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
+	var mu sync.Mutex
+	var out []string
+	err := eachNode(ctx, rdb, func(ctx context.Context, node redis.Cmdable) error {
+		keys, err := scan(ctx, node, prefix)
+		mu.Lock()
+		out = append(out, keys...)
+		mu.Unlock()
+		return err
+	})
+	return out, err
+}
+
+// eachNode runs fn on rdb, or on each master of a Cluster (SCAN walks one
+// node's keys).
+func eachNode(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, redis.Cmdable) error) error {
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		return c.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return fn(ctx, node) })
+	}
+	return fn(ctx, rdb)
+}
+
+func scan(ctx context.Context, node redis.Cmdable, prefix string) ([]string, error) {
 	var out []string
 	var cursor uint64
 	for {
-		keys, next, err := rdb.Scan(ctx, cursor, prefix+"*", 500).Result()
+		keys, next, err := node.Scan(ctx, cursor, prefix+"*", 500).Result()
 		if err != nil {
 			return nil, err
 		}
