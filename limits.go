@@ -152,8 +152,11 @@ func (l *limits) operation(ctx context.Context, next graphql.OperationHandler) g
 		return next(ctx)
 	}
 	l.metrics.Limited("rate")
-	l.audit.Log(audit.Record{Kind: audit.RateLimited, UserID: v.UserID, IP: ip, Operation: rootField(oc),
-		Code: string(errs.RateLimited), Reason: limitRate})
+	// actor: the connection, or the request (HTTP, SSE), it came on.
+	rec := actor(ctx)
+	rec.Kind, rec.UserID, rec.Operation = audit.RateLimited, v.UserID, rootField(oc)
+	rec.Code, rec.Reason = string(errs.RateLimited), limitRate
+	l.audit.Log(rec)
 	l.strike(ctx, v.UserID, "", limitRate)
 	return l.refuse(ctx, &errs.Error{
 		Code:       errs.RateLimited,
