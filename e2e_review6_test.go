@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/taskpulse/taskpulse/audit"
@@ -42,5 +43,49 @@ func TestRateLimitedRecordsNameTheClient(t *testing.T) {
 	}
 	if recs[2].ConnID == "" {
 		t.Errorf("the WebSocket refusal names no connection: %+v", recs[2])
+	}
+}
+
+// A blocked user who opens a socket and sends their (valid) token in
+// connection_init is closed 1008. That is the block at work, not a server
+// fault: the audit record and the auth failure metric say "blocked", not
+// INTERNAL/"internal" (which an operator alerts on).
+func TestBlockedReconnectIsNotAnInternalFailure(t *testing.T) {
+	e := start(t, map[string]string{"RATE_LIMIT_PER_MIN": "1", "ABUSE_THRESHOLD": "2", "ABUSE_WINDOW": "1m", "ABUSE_COOLDOWN": "1m"})
+	e.users("alice")
+	alice := e.token("alice")
+	for i := range 3 { // one allowed, two refused: blocked
+		e.httpOp(alice, limCreateTask, map[string]any{"t": "x"})
+		_ = i
+	}
+	if len(e.auditRecords(audit.Block)) != 1 {
+		t.Fatal("alice is not blocked")
+	}
+	c, err := e.dialWS(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Init(t.Context(), map[string]any{"token": alice})
+	closedWith(t, "alice's socket", c, 1008)
+
+	var rec audit.Record
+	waitFor(t, "the refused socket's record", func() bool {
+		recs := e.auditRecords(audit.AuthFailure)
+		if len(recs) == 0 {
+			return false
+		}
+		rec = recs[len(recs)-1]
+		return true
+	})
+	if rec.Code != "RATE_LIMITED" || !strings.Contains(rec.Reason, "Blocked") || rec.IP != "127.0.0.1" {
+		t.Errorf("record %+v, want RATE_LIMITED, the block's reason, the address", rec)
+	}
+	s := e.scrape()
+	const ws = `transport="graphql-transport-ws"`
+	if n := s[`taskpulse_auth_failures_total{reason="internal",`+ws+`}`]; n != 0 {
+		t.Errorf("a blocked reconnect counted as %v internal auth failure(s)", n)
+	}
+	if n := s[`taskpulse_auth_failures_total{reason="blocked",`+ws+`}`]; n != 1 {
+		t.Errorf("blocked auth failures: %v, want 1", n)
 	}
 }
