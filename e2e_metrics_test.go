@@ -112,9 +112,13 @@ func TestMetricsMoveWithTheFlow(t *testing.T) {
 	}
 	// The writer times a sampled write once it returns, which may be just
 	// after the client has read it.
+	// Alice's and bob's first connections are published as USER_ONLINE
+	// (presence's relay, after the connection: wait for them).
+	const online = `taskpulse_events_published_total{type="USER_ONLINE"}`
 	during := e.scrapeUntil(func(s series) bool {
 		return s["taskpulse_delivery_latency_seconds_count{"+ws+"}"] > before["taskpulse_delivery_latency_seconds_count{"+ws+"}"] &&
-			s["taskpulse_delivery_latency_seconds_count{"+sse+"}"] > before["taskpulse_delivery_latency_seconds_count{"+sse+"}"]
+			s["taskpulse_delivery_latency_seconds_count{"+sse+"}"] > before["taskpulse_delivery_latency_seconds_count{"+sse+"}"] &&
+			s[online]-before[online] == 2 && s["taskpulse_events_dispatched_total"]-before["taskpulse_events_dispatched_total"] >= 4
 	})
 
 	for key, want := range map[string]float64{
@@ -128,8 +132,9 @@ func TestMetricsMoveWithTheFlow(t *testing.T) {
 		"taskpulse_delivery_latency_seconds_count{" + ws + "}":       1, // the first batch of a connection is sampled
 		"taskpulse_delivery_latency_seconds_count{" + sse + "}":      1,
 		`taskpulse_frames_sent_total{transport="sse"}`:               1,
-		"taskpulse_events_dispatched_total":                          2,
-		"taskpulse_deliveries_total":                                 2,
+		online:                              2,
+		"taskpulse_events_dispatched_total": 4, // with the two USER_ONLINE
+		"taskpulse_deliveries_total":        2,
 	} {
 		if got := during.get(t, key) - before[key]; got != want {
 			t.Errorf("%s moved by %v, want %v", key, got, want)
