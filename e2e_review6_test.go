@@ -89,3 +89,29 @@ func TestBlockedReconnectIsNotAnInternalFailure(t *testing.T) {
 		t.Errorf("blocked auth failures: %v, want 1", n)
 	}
 }
+
+// A subscribe refused by MAX_SUBS_PER_CONN is a refused operation like
+// one refused by RATE_LIMIT_PER_MIN: it gets its rate_limited record (the
+// README promises one for each), with the user, the connection and the
+// limit — not only a strike and a metric.
+func TestMaxSubsRefusalIsAudited(t *testing.T) {
+	e := start(t, map[string]string{"MAX_SUBS_PER_CONN": "1", "ABUSE_THRESHOLD": "100"})
+	e.users("alice")
+	c := e.connect(e.token("alice"))
+	if _, r := wsSubscribe(t, c, "1", `subscription { systemUpdates { message } }`); r != nil {
+		t.Fatal(r)
+	}
+	if _, r := wsSubscribe(t, c, "2", `subscription { taskUpdates { type } }`); r == nil || r.code != "BAD_USER_INPUT" {
+		t.Fatalf("second subscription: %+v", r)
+	}
+	var recs []audit.Record
+	waitFor(t, "the refusal's record", func() bool {
+		recs = e.auditRecords(audit.RateLimited)
+		return len(recs) > 0
+	})
+	r := recs[0]
+	if len(recs) != 1 || r.UserID != "alice" || r.Reason != "MAX_SUBS_PER_CONN" || r.IP != "127.0.0.1" ||
+		r.ConnID == "" || r.Transport != "graphql-transport-ws" || r.Operation != "taskUpdates" {
+		t.Fatalf("rate_limited records %+v, want one for alice's taskUpdates on her connection", recs)
+	}
+}

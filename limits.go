@@ -214,9 +214,18 @@ func blockedError(st abuse.Status) *errs.Error {
 }
 
 // onTransportLimit counts a transport's refusal (MAX_SUBS_PER_CONN)
-// against the connection's user.
+// against the connection's user, and audit-logs it as every refused
+// operation is.
 func (l *limits) onTransportLimit(ctx context.Context, limit string) {
 	l.metrics.Limited("subs_per_conn")
+	rec := actor(ctx)
+	rec.Kind, rec.Code, rec.Reason = audit.RateLimited, string(errs.BadUserInput), limit // the client's error code
+	if graphql.HasOperationContext(ctx) {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+			rec.Operation = rootField(oc)
+		}
+	}
+	l.audit.Log(rec)
 	if v, ok := auth.ViewerFrom(ctx); ok {
 		l.strike(ctx, v.UserID, "", limit)
 	}
