@@ -69,7 +69,10 @@ type limits struct {
 
 	mu       sync.Mutex
 	unblocks map[string]*time.Timer // blockKey → the audit record of its end
-	closed   bool
+	// pending bounds unblocks as the trackers bound blocks (limits_unblocks.go).
+	pending   [2]unblockQueue // by subject: subjectUser, subjectIP
+	maxBlocks int             // the trackers' MaxBlocks
+	closed    bool
 
 	metrics limitsMetrics
 }
@@ -104,15 +107,17 @@ func newLimits(cfg config.Config, o limitsOptions) (*limits, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("ABUSE_THRESHOLD per ABUSE_WINDOW: %w", err)
 	}
+	tracked := abuse.MemoryOptions{MaxBlocks: abuse.DefaultMaxBlocks}
 	return &limits{
 		log: o.Log, audit: o.Audit, registry: o.Registry, clientIP: o.ClientIP, present: o.Present,
-		limit:    lim,
-		ops:      ratelimit.NewMemory(lim, ratelimit.MemoryOptions{}),
-		users:    abuse.NewMemory(policy, abuse.MemoryOptions{}),
-		ips:      abuse.NewMemory(policy, abuse.MemoryOptions{}),
-		conns:    ratelimit.NewCounter(cfg.MaxConnsPerIP),
-		unblocks: make(map[string]*time.Timer),
-		metrics:  cmp.Or[limitsMetrics](o.Metrics, uncounted{}),
+		limit:     lim,
+		ops:       ratelimit.NewMemory(lim, ratelimit.MemoryOptions{}),
+		users:     abuse.NewMemory(policy, tracked),
+		ips:       abuse.NewMemory(policy, tracked),
+		conns:     ratelimit.NewCounter(cfg.MaxConnsPerIP),
+		unblocks:  make(map[string]*time.Timer),
+		maxBlocks: tracked.MaxBlocks,
+		metrics:   cmp.Or[limitsMetrics](o.Metrics, uncounted{}),
 	}, nil
 }
 
@@ -404,12 +409,14 @@ func (l *limits) block(userID, ip, limit string, st abuse.Status) {
 	l.log.Warn("blocked for abuse", "user", userID, "ip", ip, "limit", limit, "until", st.Until, "connectionsClosed", closed)
 
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
-	if old := l.unblocks[key]; old != nil {
-		old.Stop()
+	sub := subjectOf(userID)
+	old := l.unblocks[key]
+	if old != nil {
+		old.Stop() // its queue entry is now stale
 	}
 	var tm *time.Timer
 	tm = time.AfterFunc(time.Until(st.Until), func() {
@@ -419,11 +426,23 @@ func (l *limits) block(userID, ip, limit string, st abuse.Status) {
 			return
 		}
 		delete(l.unblocks, key)
+		l.pending[sub].fired(l.unblocks)
 		l.mu.Unlock()
-		l.audit.Log(audit.Record{Kind: audit.Unblock, UserID: userID, IP: ip})
-		l.log.Info("block ended", "user", userID, "ip", ip)
+		l.unblocked(userID, ip)
 	})
 	l.unblocks[key] = tm
+	l.pending[sub].push(pendingUnblock{key: key, userID: userID, ip: ip, tm: tm}, old != nil)
+	early := l.pending[sub].evict(l.unblocks, l.maxBlocks)
+	l.mu.Unlock()
+	for _, p := range early {
+		l.unblocked(p.userID, p.ip)
+	}
+}
+
+// unblocked records the end of a block.
+func (l *limits) unblocked(userID, ip string) {
+	l.audit.Log(audit.Record{Kind: audit.Unblock, UserID: userID, IP: ip})
+	l.log.Info("block ended", "user", userID, "ip", ip)
 }
 
 // close stops the timers of pending unblock records.
@@ -435,4 +454,5 @@ func (l *limits) close() {
 		tm.Stop()
 		delete(l.unblocks, k)
 	}
+	l.pending = [2]unblockQueue{}
 }
