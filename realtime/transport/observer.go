@@ -147,7 +147,7 @@ func rootField(rc *graphql.OperationContext) *ast.Field {
 // refused: the connection it would have been.
 func (t *SSE) refused(r *http.Request, err error) {
 	var c session
-	c.proto = protoSSE
+	c.t, c.proto = &t.core, protoSSE // identify asks the core for the client's address
 	c.identify(r, "")
 	t.obs.AuthFailed(c.Info(), err)
 }
