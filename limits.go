@@ -69,7 +69,10 @@ type limits struct {
 
 	mu       sync.Mutex
 	unblocks map[string]*time.Timer // blockKey → the audit record of its end
-	closed   bool
+	// pending bounds unblocks as the trackers bound blocks (limits_unblocks.go).
+	pending   [2]unblockQueue // by subject: subjectUser, subjectIP
+	maxBlocks int             // the trackers' MaxBlocks
+	closed    bool
 
 	metrics limitsMetrics
 }
@@ -104,15 +107,17 @@ func newLimits(cfg config.Config, o limitsOptions) (*limits, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("ABUSE_THRESHOLD per ABUSE_WINDOW: %w", err)
 	}
+	tracked := abuse.MemoryOptions{MaxBlocks: abuse.DefaultMaxBlocks}
 	return &limits{
 		log: o.Log, audit: o.Audit, registry: o.Registry, clientIP: o.ClientIP, present: o.Present,
-		limit:    lim,
-		ops:      ratelimit.NewMemory(lim, ratelimit.MemoryOptions{}),
-		users:    abuse.NewMemory(policy, abuse.MemoryOptions{}),
-		ips:      abuse.NewMemory(policy, abuse.MemoryOptions{}),
-		conns:    ratelimit.NewCounter(cfg.MaxConnsPerIP),
-		unblocks: make(map[string]*time.Timer),
-		metrics:  cmp.Or[limitsMetrics](o.Metrics, uncounted{}),
+		limit:     lim,
+		ops:       ratelimit.NewMemory(lim, ratelimit.MemoryOptions{}),
+		users:     abuse.NewMemory(policy, tracked),
+		ips:       abuse.NewMemory(policy, tracked),
+		conns:     ratelimit.NewCounter(cfg.MaxConnsPerIP),
+		unblocks:  make(map[string]*time.Timer),
+		maxBlocks: tracked.MaxBlocks,
+		metrics:   cmp.Or[limitsMetrics](o.Metrics, uncounted{}),
 	}, nil
 }
 
@@ -152,8 +157,11 @@ func (l *limits) operation(ctx context.Context, next graphql.OperationHandler) g
 		return next(ctx)
 	}
 	l.metrics.Limited("rate")
-	l.audit.Log(audit.Record{Kind: audit.RateLimited, UserID: v.UserID, IP: ip, Operation: rootField(oc),
-		Code: string(errs.RateLimited), Reason: limitRate})
+	// actor: the connection, or the request (HTTP, SSE), it came on.
+	rec := actor(ctx)
+	rec.Kind, rec.UserID, rec.Operation = audit.RateLimited, v.UserID, rootField(oc)
+	rec.Code, rec.Reason = string(errs.RateLimited), limitRate
+	l.audit.Log(rec)
 	l.strike(ctx, v.UserID, "", limitRate)
 	return l.refuse(ctx, &errs.Error{
 		Code:       errs.RateLimited,
@@ -211,9 +219,18 @@ func blockedError(st abuse.Status) *errs.Error {
 }
 
 // onTransportLimit counts a transport's refusal (MAX_SUBS_PER_CONN)
-// against the connection's user.
+// against the connection's user, and audit-logs it as every refused
+// operation is.
 func (l *limits) onTransportLimit(ctx context.Context, limit string) {
 	l.metrics.Limited("subs_per_conn")
+	rec := actor(ctx)
+	rec.Kind, rec.Code, rec.Reason = audit.RateLimited, string(errs.BadUserInput), limit // the client's error code
+	if graphql.HasOperationContext(ctx) {
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil {
+			rec.Operation = rootField(oc)
+		}
+	}
+	l.audit.Log(rec)
 	if v, ok := auth.ViewerFrom(ctx); ok {
 		l.strike(ctx, v.UserID, "", limit)
 	}
@@ -392,12 +409,14 @@ func (l *limits) block(userID, ip, limit string, st abuse.Status) {
 	l.log.Warn("blocked for abuse", "user", userID, "ip", ip, "limit", limit, "until", st.Until, "connectionsClosed", closed)
 
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return
 	}
-	if old := l.unblocks[key]; old != nil {
-		old.Stop()
+	sub := subjectOf(userID)
+	old := l.unblocks[key]
+	if old != nil {
+		old.Stop() // its queue entry is now stale
 	}
 	var tm *time.Timer
 	tm = time.AfterFunc(time.Until(st.Until), func() {
@@ -407,11 +426,23 @@ func (l *limits) block(userID, ip, limit string, st abuse.Status) {
 			return
 		}
 		delete(l.unblocks, key)
+		l.pending[sub].fired(l.unblocks)
 		l.mu.Unlock()
-		l.audit.Log(audit.Record{Kind: audit.Unblock, UserID: userID, IP: ip})
-		l.log.Info("block ended", "user", userID, "ip", ip)
+		l.unblocked(userID, ip)
 	})
 	l.unblocks[key] = tm
+	l.pending[sub].push(pendingUnblock{key: key, userID: userID, ip: ip, tm: tm}, old != nil)
+	early := l.pending[sub].evict(l.unblocks, l.maxBlocks)
+	l.mu.Unlock()
+	for _, p := range early {
+		l.unblocked(p.userID, p.ip)
+	}
+}
+
+// unblocked records the end of a block.
+func (l *limits) unblocked(userID, ip string) {
+	l.audit.Log(audit.Record{Kind: audit.Unblock, UserID: userID, IP: ip})
+	l.log.Info("block ended", "user", userID, "ip", ip)
 }
 
 // close stops the timers of pending unblock records.
@@ -423,4 +454,5 @@ func (l *limits) close() {
 		tm.Stop()
 		delete(l.unblocks, k)
 	}
+	l.pending = [2]unblockQueue{}
 }

@@ -108,9 +108,15 @@ func (m *Main) authFailed(rec audit.Record, err error) {
 	m.metrics.authFailures.WithLabelValues(oneOf(rec.Transport, authTransports), class).Inc()
 	rec.Kind = audit.AuthFailure
 	var e *errs.Error
-	if errors.As(err, &e) {
+	var ce *transport.CloseError
+	switch {
+	case errors.As(err, &e):
 		rec.Code, rec.Reason = string(e.Code), e.Message
-	} else {
+	case errors.As(err, &ce) && ce.Code == transport.ClosePolicyViolation:
+		// A blocked user or address (limits.authenticate): its reason is
+		// the server's text, with the time left.
+		rec.Code, rec.Reason = string(errs.RateLimited), ce.Reason
+	default:
 		rec.Code, rec.Reason = string(errs.Internal), class
 	}
 	m.Audit.Log(rec)
@@ -123,9 +129,12 @@ var authTransports = append([]string{"http"}, connTransports[:]...)
 // authFailureClass is a bounded label for why credentials were refused.
 func authFailureClass(err error) string {
 	var e *errs.Error
+	var ce *transport.CloseError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return "timeout"
+	case errors.As(err, &ce) && ce.Code == transport.ClosePolicyViolation:
+		return "blocked" // limits.authenticate: valid credentials, a blocked user or address
 	case !errors.As(err, &e):
 		return "internal"
 	case e.Code == errs.Forbidden:

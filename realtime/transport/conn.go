@@ -620,7 +620,7 @@ func (c *wsConn) execute(id string, params *graphql.RawParams) {
 		e := badInputError(fmt.Sprintf("too many subscriptions on this connection (limit %d)", c.t.opts.MaxSubsPerConn))
 		e.Extensions["limit"] = LimitMaxSubsPerConn
 		gerrs = gqlerror.List{e}
-		c.t.limitRefused(c.ctx, LimitMaxSubsPerConn)
+		c.t.limitRefused(graphql.WithOperationContext(c.ctx, rc), LimitMaxSubsPerConn) // OnLimit may name the operation
 	}
 	if gerrs != nil {
 		resp := c.exec.DispatchError(graphql.WithOperationContext(ctx, rc), gerrs)

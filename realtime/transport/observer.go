@@ -146,8 +146,8 @@ func rootField(rc *graphql.OperationContext) *ast.Field {
 // refused tells the Observer of an SSE request whose credentials were
 // refused: the connection it would have been.
 func (t *SSE) refused(r *http.Request, err error) {
-	c := session{t: &t.core}
-	c.proto = protoSSE
+	var c session
+	c.t, c.proto = &t.core, protoSSE // identify asks the core for the client's address
 	c.identify(r, "")
 	t.obs.AuthFailed(c.Info(), err)
 }

@@ -134,8 +134,8 @@ type Options struct {
 	Admit func(r *http.Request) (release func(), err error)
 	// OnLimit, if set, is told when a transport limit refuses a client's
 	// operation (limit: "MAX_SUBS_PER_CONN"); ctx is the connection's
-	// (it carries the viewer). The client gets an error; the connection
-	// stays.
+	// (it carries the viewer), with the refused operation's
+	// OperationContext. The client gets an error; the connection stays.
 	OnLimit func(ctx context.Context, limit string)
 	// Shapes is the registry of subscription shapes. Give the WebSocket and
 	// SSE transports of a server the same one, so a query subscribed over
