@@ -1326,7 +1326,7 @@ type User {
   id: ID!
   name: String!
   email: String
-  "True while the user has at least one open WebSocket or SSE connection (on any instance)."
+  "True while the user is connected (a WebSocket or SSE connection, in any tab), and for PRESENCE_OFFLINE_GRACE after the last one closes; false for users whose presence I may not see."
   online: Boolean!
   "Where the user is and what they do; null for users whose presence I may not see."
   presence: Presence
@@ -1469,12 +1469,12 @@ type Query {
   """
   tasks(projectId: ID, first: Int, after: ID): [Task!]!
   project(id: ID!): Project
-  "Projects I am a member of."
+  "Projects I am a member of, by id; paged (first ≤ 200, default 50; after = the last id of the previous page)."
   projects(first: Int, after: ID): [Project!]!
   team(id: ID!): Team
-  "Teams I am a member of."
+  "Teams I am a member of, by id; paged like projects."
   teams(first: Int, after: ID): [Team!]!
-  "My notifications, newest first."
+  "My notifications, newest first; paged like projects (limit is the deprecated first)."
   notifications(unreadOnly: Boolean = false, first: Int, after: ID, limit: Int @deprecated(reason: "Use first.")): [Notification!]!
   "Presence of a team's members (members only)."
   teamPresence(teamId: ID!): [Presence!]!

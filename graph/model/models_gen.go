@@ -188,7 +188,7 @@ type User struct {
 	ID    string  `json:"id"`
 	Name  string  `json:"name"`
 	Email *string `json:"email,omitempty"`
-	// True while the user has at least one open WebSocket or SSE connection (on any instance).
+	// True while the user is connected (a WebSocket or SSE connection, in any tab), and for PRESENCE_OFFLINE_GRACE after the last one closes; false for users whose presence I may not see.
 	Online bool `json:"online"`
 	// Where the user is and what they do; null for users whose presence I may not see.
 	Presence *Presence `json:"presence,omitempty"`
