@@ -102,6 +102,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	db
+	epoch *epochCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -153,7 +154,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{db{q: pool, pool: pool}}, nil
+	return &Store{db: db{q: pool, pool: pool}, epoch: &epochCache{}}, nil
 }
 
 // Ping checks that the database answers.
