@@ -12,15 +12,15 @@ import (
 const (
 	readLogQuery = `SELECT seq, type, rooms, data, control, at FROM event_log
 		WHERE seq > $1 ORDER BY seq LIMIT $2`
-	logHeadQuery = `SELECT seq FROM log_head WHERE id = 1`
+	logHeadQuery = `SELECT seq FROM log_head WHERE one`
 	// Trimming deletes a prefix of the log, never an entry between two kept
 	// ones, even if the instances' clocks disagreed about at.
 	trimLogByAgeQuery = `DELETE FROM event_log
 		WHERE seq <= (SELECT max(seq) FROM event_log WHERE at < $1)`
 	trimLogByCountQuery = `DELETE FROM event_log
-		WHERE seq <= (SELECT seq FROM log_head WHERE id = 1) - $1`
+		WHERE seq <= (SELECT seq FROM log_head WHERE one) - $1`
 	oldestLogSeqQuery = `SELECT coalesce((SELECT min(seq) FROM event_log),
-		(SELECT seq + 1 FROM log_head WHERE id = 1))`
+		(SELECT seq + 1 FROM log_head WHERE one))`
 )
 
 func scanLogEntry(sc scanner) (store.LogEntry, error) {

@@ -63,7 +63,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 // arrays, in order) with the seqs it skipped over, in one statement: the
 // head's row lock is then held for this statement and the commit only.
 // rooms arrive as JSON arrays, since PostgreSQL arrays cannot be ragged.
-const appendLogQuery = `WITH head AS (UPDATE log_head SET seq = seq + $1 WHERE id = 1 RETURNING seq)
+const appendLogQuery = `WITH head AS (UPDATE log_head SET seq = seq + $1 WHERE one RETURNING seq)
 	INSERT INTO event_log (seq, type, rooms, data, control, at)
 	SELECT head.seq - $1 + e.ord, e.type,
 		ARRAY(SELECT r.v FROM jsonb_array_elements_text(e.rooms::jsonb) WITH ORDINALITY AS r(v, i) ORDER BY r.i),

@@ -5,10 +5,10 @@
 -- doc). data and control are opaque bytes (control NULL = none).
 
 CREATE TABLE log_head (
-	id  INTEGER PRIMARY KEY CHECK (id = 1),
+	one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
 	seq BIGINT NOT NULL
 );
-INSERT INTO log_head (id, seq) VALUES (1, 0);
+INSERT INTO log_head (seq) VALUES (0);
 
 CREATE TABLE event_log (
 	seq     BIGINT PRIMARY KEY,
