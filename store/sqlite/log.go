@@ -125,4 +125,3 @@ func (s *Store) LogEpoch(ctx context.Context) (string, error) {
 	s.epoch.v = v
 	return v, nil
 }
-
