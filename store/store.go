@@ -1,11 +1,16 @@
 // Package store owns taskpulse's domain records (users, teams, projects,
-// tasks, notifications) and the Store interface every database adapter
-// implements. Adapters live in sub-packages (store/sqlite, later
-// store/postgres); store/storetest is the contract suite they all pass.
+// tasks, notifications), the event log's entries, and the Store interface
+// every database adapter implements. Adapters live in sub-packages
+// (store/sqlite, store/postgres); store/storetest is the contract suite
+// they all pass.
 //
 // The store knows nothing about who is asking: authorization is the service
 // layer's job. Multi-row changes (a project and its owner's membership, a
-// project and its tasks) are atomic inside one method.
+// project and its tasks) are atomic inside one method, and a caller makes
+// several methods and the events they cause atomic with Update: one
+// transaction whose Tx offers every data method (Queries) and Append. The
+// database numbers appended entries as the transaction's last step, so the
+// log's order is the commit order across every process that shares it.
 package store
 
 import (
@@ -289,7 +294,10 @@ type Store interface {
 	//
 	// A method that fails inside fn may have done part of its work, so fn
 	// returns its error (or another) rather than commit. tx is valid only
-	// until fn returns.
+	// until fn returns, and fn uses tx, never the Store: on SQLite the
+	// Store's writer is the connection fn is running on (a write through it
+	// waits for fn forever, or until ctx ends), and on PostgreSQL it would
+	// run outside the transaction, behind its locks.
 	//
 	// When the commit succeeds, each appended entry's Seq (and a zero At)
 	// is written back into the caller's LogEntry; on any error they are

@@ -16,6 +16,14 @@
 // exists per connection and a shared-cache one fails its readers with
 // SQLITE_LOCKED while a write is in progress.
 //
+// Update (update.go) runs a unit of work as one such write transaction: the
+// Tx it hands out is a Store whose write, read and rq run directly in that
+// transaction, so every method runs there unchanged and sees its writes.
+// The single writer also orders the log: a unit that appended entries
+// moves log_head and inserts them as its last statements, and the next
+// unit cannot begin before it commits, in this process (one writer
+// connection) or another (BEGIN IMMEDIATE), so seq order is commit order.
+//
 // Every statement is prepared once, when the store opens (stmtcache.go), and
 // timestamps are stored as integer microseconds, so they round-trip exactly.
 package sqlite
