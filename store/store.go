@@ -314,8 +314,8 @@ type Store interface {
 type Tx interface {
 	Queries
 	// Append adds entries to the log, in order, when the transaction
-	// commits. The pointers are kept until then: the commit writes the
-	// assigned Seq (and At, when zero) into them.
+	// commits (nil ones are skipped). The pointers are kept until then: the
+	// commit writes the assigned Seq (and At, when zero) into them.
 	Append(entries ...*LogEntry)
 }
 

@@ -19,10 +19,14 @@ type unitOfWork struct {
 
 var _ store.Tx = (*unitOfWork)(nil)
 
-// Append queues entries for the log; Update numbers and inserts them at the
+// Append queues entries (nil ones are ignored) for the log; Update numbers and inserts them at the
 // end of the transaction.
 func (u *unitOfWork) Append(entries ...*store.LogEntry) {
-	u.entries = append(u.entries, entries...)
+	for _, e := range entries {
+		if e != nil {
+			u.entries = append(u.entries, e)
+		}
+	}
 }
 
 // Update runs fn in one READ COMMITTED transaction and, if fn appended

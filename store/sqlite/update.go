@@ -21,10 +21,14 @@ type unitOfWork struct{ *Store }
 
 var _ store.Tx = unitOfWork{}
 
-// Append queues entries for the log; Update numbers and inserts them at the
+// Append queues entries (nil ones are ignored) for the log; Update numbers and inserts them at the
 // end of the transaction.
 func (u unitOfWork) Append(entries ...*store.LogEntry) {
-	u.tx.entries = append(u.tx.entries, entries...)
+	for _, e := range entries {
+		if e != nil {
+			u.tx.entries = append(u.tx.entries, e)
+		}
+	}
 }
 
 // Update runs fn in one write transaction on the writer (BEGIN IMMEDIATE:

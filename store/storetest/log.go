@@ -111,7 +111,7 @@ func testUpdateCommits(t *testing.T, s store.Store) {
 			return err
 		}
 		sameList(t, "visible tasks in the unit", taskIDs(page), []string{"tsk_1"})
-		tx.Append(first)
+		tx.Append(first, nil)
 		tx.Append(second)
 		return nil
 	})
