@@ -1,11 +1,16 @@
 // Package store owns taskpulse's domain records (users, teams, projects,
-// tasks, notifications) and the Store interface every database adapter
-// implements. Adapters live in sub-packages (store/sqlite, later
-// store/postgres); store/storetest is the contract suite they all pass.
+// tasks, notifications), the event log's entries, and the Store interface
+// every database adapter implements. Adapters live in sub-packages
+// (store/sqlite, store/postgres); store/storetest is the contract suite
+// they all pass.
 //
 // The store knows nothing about who is asking: authorization is the service
 // layer's job. Multi-row changes (a project and its owner's membership, a
-// project and its tasks) are atomic inside one method.
+// project and its tasks) are atomic inside one method, and a caller makes
+// several methods and the events they cause atomic with Update: one
+// transaction whose Tx offers every data method (Queries) and Append. The
+// database numbers appended entries as the transaction's last step, so the
+// log's order is the commit order across every process that shares it.
 package store
 
 import (
@@ -166,14 +171,15 @@ func BadAfter(after string) error {
 	return errs.E(errs.BadUserInput, "after %q is not an item of this list (refetch from the first page)", after)
 }
 
-// Store is the persistence boundary. Methods return *errs.Error with
+// Queries are the store's data methods: what a Store runs alone, each in
+// its own transaction, and a Tx runs inside one. Methods return *errs.Error with
 // errs.NotFound for missing records and errs.BadUserInput for conflicts
 // (an existing user id); other errors are internal.
 //
 // Create methods fill in an empty ID (NewID) and the timestamps, and return
 // the record as stored. Timestamps are UTC with microsecond precision, so
 // every adapter round-trips them identically.
-type Store interface {
+type Queries interface {
 	CreateUser(ctx context.Context, u User) (User, error)
 	User(ctx context.Context, id string) (User, error)
 	// UpdateUser applies the patch atomically and returns the user as
@@ -272,10 +278,45 @@ type Store interface {
 	// generated JWT key) unless key exists, and returns the value that is
 	// stored afterwards: concurrent first starts agree on one.
 	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+}
+
+// Store is the persistence boundary: the data methods, units of work
+// (Update) and the event log they append to.
+type Store interface {
+	Queries
+	Log
+
+	// Update runs fn in one transaction and commits it, with the log
+	// entries fn appended, unless fn returns an error or panics: then
+	// nothing of it is stored, entries included (a panic is re-raised after
+	// the rollback). Reads on tx see its own writes and, for a decision,
+	// the same locks as the change (see the adapters' docs).
+	//
+	// A method that fails inside fn may have done part of its work, so fn
+	// returns its error (or another) rather than commit. tx is valid only
+	// until fn returns, and fn uses tx, never the Store: on SQLite the
+	// Store's writer is the connection fn is running on (a write through it
+	// waits for fn forever, or until ctx ends), and on PostgreSQL it would
+	// run outside the transaction, behind its locks.
+	//
+	// When the commit succeeds, each appended entry's Seq (and a zero At)
+	// is written back into the caller's LogEntry; on any error they are
+	// left as they were.
+	Update(ctx context.Context, fn func(tx Tx) error) error
 
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Tx is one unit of work: every data method, run inside the transaction,
+// and Append.
+type Tx interface {
+	Queries
+	// Append adds entries to the log, in order, when the transaction
+	// commits (nil ones are skipped). The pointers are kept until then: the
+	// commit writes the assigned Seq (and At, when zero) into them.
+	Append(entries ...*LogEntry)
 }
 
 // NewID returns prefix + "_" + 16 random base32 characters (80 bits).

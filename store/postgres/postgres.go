@@ -51,18 +51,36 @@
 // its rows; pins conflict only with deletes), so these transactions do not
 // deadlock.
 //
-// # Units of work
+// # Units of work and the log
 //
 // Every method is written once, on db, against querier: what *pgxpool.Pool
 // and pgx.Tx have in common. Store is db on the pool, where each method runs
-// alone (in its own transaction when it has several statements). db on a
-// caller's pgx.Tx runs the same methods inside that transaction: write and
-// read then run their statements directly in it, so authorization reads,
-// several changes and outbox rows can commit or roll back together without
-// rewriting a query. A method that fails inside a caller's transaction may
-// have done part of its work or aborted the transaction: the caller rolls
-// back. The caller also chooses the isolation level there; the argument
-// above holds for READ COMMITTED and stronger.
+// alone (in its own transaction when it has several statements). Update
+// runs fn on db over one READ COMMITTED pgx.Tx (the unit of work's Tx):
+// write and read then run their statements directly in it, so
+// authorization reads, several changes and log entries commit or roll back
+// together without rewriting a query, and the locking argument above holds
+// inside it as it does per method. A method that fails inside a unit may
+// have done part of its work or aborted the transaction: fn returns the
+// error and Update rolls back.
+//
+// The log's order is decided by the row of log_head. If fn appended n > 0
+// entries, Update's last statement before COMMIT is one UPDATE log_head
+// SET seq = seq + n … RETURNING that also inserts the entries with the n
+// seqs it skipped over. The UPDATE takes the row's lock and keeps it until
+// the transaction ends. A second unit reaching its UPDATE meanwhile waits
+// for that lock, that is for the first to commit (or roll back), and then,
+// READ COMMITTED, re-reads the row as committed and numbers after it. So a
+// unit holds seqs above N only once the unit holding N has committed and
+// is visible: seq order is commit order, across connections and instances,
+// and no reader that sees N+1 can miss N. A rolled back unit's UPDATE is
+// rolled back with it, so seqs have no gaps (a SEQUENCE would leave gaps
+// and number in call order, not commit order). The lock is held from that
+// last statement to the commit only, and it is every unit's last lock: the
+// holder waits for nothing another unit holds, so it cannot be part of a
+// deadlock. A unit without entries never touches log_head: reads and
+// event-less writes do not queue on it. Trimming deletes a prefix of
+// event_log and never touches log_head, so it does not wait for writers.
 package postgres
 
 import (
@@ -102,6 +120,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	db
+	epoch *epochCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -153,7 +172,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{db{q: pool, pool: pool}}, nil
+	return &Store{db: db{q: pool, pool: pool}, epoch: &epochCache{}}, nil
 }
 
 // Ping checks that the database answers.

@@ -172,8 +172,8 @@ func TestColumnTypes(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if n != 13 { // 10 instants, 3 flags
-		t.Errorf("checked %d columns, want 13", n)
+	if n != 14 { // 10 instants, 4 flags
+		t.Errorf("checked %d columns, want 14", n)
 	}
 
 	// Ids and references sort as bytes, as in SQLite, whatever the

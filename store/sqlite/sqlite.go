@@ -16,6 +16,14 @@
 // exists per connection and a shared-cache one fails its readers with
 // SQLITE_LOCKED while a write is in progress.
 //
+// Update (update.go) runs a unit of work as one such write transaction: the
+// Tx it hands out is a Store whose write, read and rq run directly in that
+// transaction, so every method runs there unchanged and sees its writes.
+// The single writer also orders the log: a unit that appended entries
+// moves log_head and inserts them as its last statements, and the next
+// unit cannot begin before it commits, in this process (one writer
+// connection) or another (BEGIN IMMEDIATE), so seq order is commit order.
+//
 // Every statement is prepared once, when the store opens (stmtcache.go), and
 // timestamps are stored as integer microseconds, so they round-trip exactly.
 package sqlite
@@ -54,6 +62,12 @@ type Store struct {
 
 	// The prepared statements of w and r (the same cache when r is w).
 	wc, rc *stmtCache
+
+	// tx is set on the Store a unit of work's Tx wraps (update.go): every
+	// method then runs in that transaction.
+	tx *txState
+
+	epoch *epochCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -98,6 +112,7 @@ func readQueries() []string {
 		visibleTasksQuery, visibleTasksAfterQuery, hasVisibleTaskQuery,
 		getNotificationQuery, notificationsQuery, unreadNotificationsQuery,
 		notificationsAfterQuery, unreadNotificationsAfterQuery, hasNotificationQuery,
+		readLogQuery, logHeadQuery,
 	)
 }
 
@@ -112,11 +127,17 @@ func allQueries() []string {
 		insertTaskQuery, updateTaskQuery, deleteTaskQuery,
 		insertNotificationQuery, markNotificationReadQuery,
 		insertSettingQuery, getSettingQuery,
+		bumpLogHeadQuery, insertLogEntryQuery, trimLogByAgeQuery, trimLogByCountQuery, oldestLogSeqQuery,
 	)
 }
 
-// rq runs single statements on the reader pool.
-func (s *Store) rq() queryer { return cachedDB{s.rc} }
+// rq runs single statements on the reader pool, or in the unit of work.
+func (s *Store) rq() queryer {
+	if s.tx != nil {
+		return s.tx.q
+	}
+	return cachedDB{s.rc}
+}
 
 // openPools opens the connection pools and checks that they connect, without
 // touching the schema.
@@ -149,7 +170,7 @@ func openPools(ctx context.Context, dsn string) (*Store, error) {
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-		s := &Store{w: db, r: db}
+		s := &Store{w: db, r: db, epoch: &epochCache{}}
 		if err := db.PingContext(ctx); err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", MemoryDSN, err)
@@ -192,7 +213,7 @@ func openPools(ctx context.Context, dsn string) (*Store, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, epoch: &epochCache{}}
 	// The writer connects first: it creates the file and switches it to WAL
 	// (a property of the file), before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -230,6 +251,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the pools; an in-memory database is gone afterwards. It is
 // safe to call more than once.
 func (s *Store) Close() error {
+	if s.tx != nil {
+		return errors.New("sqlite: Close on a unit of work")
+	}
 	var err error
 	if s.rc != nil && s.rc != s.wc {
 		err = s.rc.close()
@@ -252,8 +276,12 @@ type queryer interface {
 }
 
 // write runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
-// commits it unless fn fails.
+// commits it unless fn fails; inside a unit of work, directly in its
+// transaction.
 func (s *Store) write(ctx context.Context, fn func(tx queryer) error) error {
+	if s.tx != nil {
+		return fn(s.tx.q)
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -269,8 +297,12 @@ func (s *Store) write(ctx context.Context, fn func(tx queryer) error) error {
 }
 
 // read runs fn in a read transaction, so that its statements see one
-// snapshot (a parent's existence and its children agree).
+// snapshot (a parent's existence and its children agree); inside a unit of
+// work, in its transaction, which sees its own writes.
 func (s *Store) read(ctx context.Context, fn func(tx queryer) error) error {
+	if s.tx != nil {
+		return fn(s.tx.q)
+	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

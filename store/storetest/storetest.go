@@ -50,9 +50,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	tests = append(tests, consentTests...)
 	tests = append(tests, pagingTests()...)
+	tests = append(tests, logTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
+	t.Run("LogEpochPerDatabase", func(t *testing.T) { testLogEpochPerDatabase(t, open) })
 }
 
 // base is a fixed instant with a microsecond part, for records whose

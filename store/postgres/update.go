@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskpulse/taskpulse/store"
+)
+
+// unitOfWork is the store.Tx that Update hands to fn: the store's methods
+// on the unit's pgx.Tx (db with pool nil), plus Append.
+type unitOfWork struct {
+	db
+	entries []*store.LogEntry
+}
+
+var _ store.Tx = (*unitOfWork)(nil)
+
+// Append queues entries (nil ones are ignored) for the log; Update numbers and inserts them at the
+// end of the transaction.
+func (u *unitOfWork) Append(entries ...*store.LogEntry) {
+	for _, e := range entries {
+		if e != nil {
+			u.entries = append(u.entries, e)
+		}
+	}
+}
+
+// Update runs fn in one READ COMMITTED transaction and, if fn appended
+// entries, numbers them from log_head as its last statement before the
+// commit (see the package doc for why that orders the log by commit).
+func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return wrap("update: begin", err)
+	}
+	committed := false
+	// Also on a panic in fn, which then goes on; the rollback must run even
+	// when ctx is what ended fn.
+	defer func() {
+		if !committed {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	u := &unitOfWork{db: db{q: tx}}
+	if err := fn(u); err != nil {
+		return err
+	}
+	numbered, err := appendLog(ctx, tx, u.entries)
+	if err != nil {
+		return wrap("update: append to the log", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return wrap("update: commit", err)
+	}
+	committed = true
+	for i, e := range u.entries {
+		e.Seq, e.At = numbered[i].Seq, numbered[i].At
+	}
+	return nil
+}
+
+// appendLogQuery moves log_head by $1 and inserts the entries (parallel
+// arrays, in order) with the seqs it skipped over, in one statement: the
+// head's row lock is then held for this statement and the commit only.
+// rooms arrive as JSON arrays, since PostgreSQL arrays cannot be ragged.
+const appendLogQuery = `WITH head AS (UPDATE log_head SET seq = seq + $1 WHERE one RETURNING seq)
+	INSERT INTO event_log (seq, type, rooms, data, control, at)
+	SELECT head.seq - $1 + e.ord, e.type,
+		ARRAY(SELECT r.v FROM jsonb_array_elements_text(e.rooms::jsonb) WITH ORDINALITY AS r(v, i) ORDER BY r.i),
+		e.data, e.control, e.at
+	FROM head, unnest($2::text[], $3::text[], $4::bytea[], $5::bytea[], $6::timestamptz[])
+		WITH ORDINALITY AS e(type, rooms, data, control, at, ord)
+	RETURNING seq`
+
+// appendLog inserts copies of entries into the log and returns them with
+// their seqs. Without entries it does nothing: a unit of work without
+// events does not touch log_head, so it serializes with nobody.
+func appendLog(ctx context.Context, q querier, entries []*store.LogEntry) ([]store.LogEntry, error) {
+	n := len(entries)
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]store.LogEntry, n)
+	types := make([]string, n)
+	rooms := make([]string, n)
+	data := make([][]byte, n)
+	control := make([][]byte, n)
+	at := make([]time.Time, n)
+	for i, e := range entries {
+		out[i] = *e
+		out[i].At = stamp(e.At)
+		types[i], data[i], control[i], at[i] = e.Type, nonNil(e.Data), e.Control, out[i].At
+		r := e.Rooms
+		if r == nil {
+			r = []string{}
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		rooms[i] = string(b)
+	}
+	rows, err := q.Query(ctx, appendLogQuery, n, types, rooms, data, control, at)
+	if err != nil {
+		return nil, err
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	var head int64
+	for _, s := range seqs {
+		head = max(head, s)
+	}
+	for i := range out {
+		out[i].Seq = head - int64(n) + int64(i) + 1
+	}
+	return out, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
