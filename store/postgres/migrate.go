@@ -5,11 +5,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/taskpulse/taskpulse/store/migrations"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,44 +26,6 @@ var ErrSchemaTooNew = errors.New("postgres: database schema is newer than this b
 // and stores on different databases do not wait for each other.
 const migrationLock int64 = 0x74706d6967726174
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads NNNN_name.sql files from fsys, ordered by version.
-// Versions must run 1, 2, 3, … without gaps, so a missing file is caught at
-// start-up rather than leaving a database between known versions.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("postgres: migration %q: name must be NNNN_description.sql", base)
-		}
-		body, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("postgres: migration %q: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
 const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
@@ -80,7 +39,7 @@ const createSchemaMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
 // skips it. A database recording a version above the newest known one is
 // refused with ErrSchemaTooNew before anything is applied.
 func migrate(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS) error {
-	ms, err := loadMigrations(fsys)
+	ms, err := migrations.Load(fsys, "postgres")
 	if err != nil {
 		return err
 	}
@@ -117,7 +76,7 @@ func locked(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) e
 	})
 }
 
-func applyMigration(ctx context.Context, tx pgx.Tx, m migration, known int) error {
+func applyMigration(ctx context.Context, tx pgx.Tx, m migrations.Migration, known int) error {
 	// Read under the lock (and after it, READ COMMITTED: a new snapshot),
 	// so a migration another instance committed while this one waited is
 	// seen here.
@@ -128,16 +87,16 @@ func applyMigration(ctx context.Context, tx pgx.Tx, m migration, known int) erro
 	if cur > known {
 		return fmt.Errorf("%w: database is at version %d, this build knows versions up to %d", ErrSchemaTooNew, cur, known)
 	}
-	if cur >= m.version {
+	if cur >= m.Version {
 		return nil
 	}
 	// Without arguments pgx sends the file as one simple query, which may
 	// hold several statements.
-	if _, err := tx.Exec(ctx, m.sql); err != nil {
-		return fmt.Errorf("postgres: migration %s: %w", m.name, err)
+	if _, err := tx.Exec(ctx, m.SQL); err != nil {
+		return fmt.Errorf("postgres: migration %s: %w", m.Name, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.version); err != nil {
-		return fmt.Errorf("postgres: record migration %s: %w", m.name, err)
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, m.Version); err != nil {
+		return fmt.Errorf("postgres: record migration %s: %w", m.Name, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/taskpulse/taskpulse/store/migrations"
 	"strings"
 	"sync"
 	"testing"
@@ -41,7 +42,7 @@ func migrationRows(t *testing.T, q querier) map[int]time.Time {
 
 func knownVersions(t *testing.T) int {
 	t.Helper()
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := migrations.Load(migrationFiles, "postgres")
 	if err != nil {
 		t.Fatalf("embedded migrations: %v", err)
 	}
@@ -208,28 +209,5 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	}
 	if got := migrationRows(t, pool); len(got) != 2 {
 		t.Errorf("versions after the fix: %v, want 1 and 2", got)
-	}
-}
-
-func TestLoadMigrationsRejectsBadSets(t *testing.T) {
-	f := &fstest.MapFile{Data: []byte(`SELECT 1;`)}
-	tests := []struct {
-		name string
-		fsys fstest.MapFS
-		want string
-	}{
-		{"gap", fstest.MapFS{"migrations/0001_a.sql": f, "migrations/0003_c.sql": f}, "expected version 2"},
-		{"duplicate", fstest.MapFS{"migrations/0001_a.sql": f, "migrations/0001_b.sql": f}, "expected version 2"},
-		{"not numbered", fstest.MapFS{"migrations/init.sql": f}, "NNNN_description.sql"},
-		{"zero", fstest.MapFS{"migrations/0000_a.sql": f}, "NNNN_description.sql"},
-		{"not starting at 1", fstest.MapFS{"migrations/0002_a.sql": f}, "expected version 1"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadMigrations(tc.fsys)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("loadMigrations: got %v, want an error containing %q", err, tc.want)
-			}
-		})
 	}
 }

@@ -6,11 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/taskpulse/taskpulse/store/migrations"
 	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -22,44 +19,6 @@ var migrationFiles embed.FS
 // it, so the database is refused rather than used.
 var ErrSchemaTooNew = errors.New("sqlite: database schema is newer than this build supports")
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads NNNN_name.sql files from fsys, ordered by version.
-// Versions must run 1, 2, 3, … without gaps, so a missing file is caught at
-// start-up rather than leaving a database between known versions.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("sqlite: migration %q: name must be NNNN_description.sql", base)
-		}
-		body, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(body)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("sqlite: migration %q: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
-
 // migrate brings the database at db up to the newest migration in fsys. Each
 // migration runs in its own write transaction together with the row that
 // records it, so a failing migration leaves the schema at the previous
@@ -68,7 +27,7 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 // database recording a version above the newest known one is refused with
 // ErrSchemaTooNew before anything is applied.
 func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
-	ms, err := loadMigrations(fsys)
+	ms, err := migrations.Load(fsys, "sqlite")
 	if err != nil {
 		return err
 	}
@@ -87,12 +46,12 @@ func migrate(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration, known int) (err error) {
+func applyMigration(ctx context.Context, db *sql.DB, m migrations.Migration, known int) (err error) {
 	// The writer pool's transactions begin IMMEDIATE: the version read below
 	// is taken under the write lock, so two processes cannot both apply m.
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+		return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 	}
 	defer func() {
 		if err != nil {
@@ -106,18 +65,18 @@ func applyMigration(ctx context.Context, db *sql.DB, m migration, known int) (er
 	if cur > known {
 		return fmt.Errorf("%w: database is at version %d, this build knows versions up to %d", ErrSchemaTooNew, cur, known)
 	}
-	if cur >= m.version {
+	if cur >= m.Version {
 		return tx.Rollback()
 	}
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("sqlite: migration %s: %w", m.name, err)
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("sqlite: migration %s: %w", m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
-		m.version, time.Now().UTC().UnixMicro()); err != nil {
-		return fmt.Errorf("sqlite: record migration %s: %w", m.name, err)
+		m.Version, time.Now().UTC().UnixMicro()); err != nil {
+		return fmt.Errorf("sqlite: record migration %s: %w", m.Name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit migration %s: %w", m.name, err)
+		return fmt.Errorf("sqlite: commit migration %s: %w", m.Name, err)
 	}
 	return nil
 }
