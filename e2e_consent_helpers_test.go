@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -112,14 +111,8 @@ const notificationsQuery = `subscription { notifications { type notification { m
 
 func (l *live) nextNotification() notification {
 	l.t.Helper()
-	r, err := l.next()
-	if err != nil || len(r.Errors) > 0 {
-		l.t.Fatalf("%s: waiting for a notification: %v %+v", l.user, err, r.Errors)
-	}
 	var d struct{ Notifications notification }
-	if err := json.Unmarshal(r.Data, &d); err != nil {
-		l.t.Fatalf("%s: decode %s: %v", l.user, r.Data, err)
-	}
+	l.nextData("a notification", &d)
 	return d.Notifications
 }
 

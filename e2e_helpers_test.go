@@ -272,20 +272,28 @@ type taskEvent struct {
 	}
 }
 
-// nextTask waits for a taskUpdates event.
-func (l *live) nextTask() taskEvent {
+// nextData waits for the subscription's next result and decodes its data
+// into out (a struct with the root field, e.g. struct{ TaskUpdates T });
+// an error, a GraphQL error or bad data fails the test.
+func (l *live) nextData(what string, out any) {
 	l.t.Helper()
 	r, err := l.next()
 	if err != nil {
-		l.t.Fatalf("%s: waiting for a task event: %v", l.user, err)
+		l.t.Fatalf("%s: waiting for %s: %v", l.user, what, err)
 	}
 	if len(r.Errors) > 0 {
 		l.t.Fatalf("%s: errors %+v", l.user, r.Errors)
 	}
-	var d struct{ TaskUpdates taskEvent }
-	if err := json.Unmarshal(r.Data, &d); err != nil {
+	if err := json.Unmarshal(r.Data, out); err != nil {
 		l.t.Fatalf("%s: decode %s: %v", l.user, r.Data, err)
 	}
+}
+
+// nextTask waits for a taskUpdates event.
+func (l *live) nextTask() taskEvent {
+	l.t.Helper()
+	var d struct{ TaskUpdates taskEvent }
+	l.nextData("a task event", &d)
 	return d.TaskUpdates
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -115,17 +114,8 @@ func (e *env) watchActivity(observer, target string) *live {
 // nextActivity waits for a userActivity event.
 func (l *live) nextActivity() activityEvent {
 	l.t.Helper()
-	r, err := l.next()
-	if err != nil {
-		l.t.Fatalf("%s: waiting for an activity event: %v", l.user, err)
-	}
-	if len(r.Errors) > 0 {
-		l.t.Fatalf("%s: errors %+v", l.user, r.Errors)
-	}
 	var d struct{ UserActivity activityEvent }
-	if err := json.Unmarshal(r.Data, &d); err != nil {
-		l.t.Fatalf("%s: decode %s: %v", l.user, r.Data, err)
-	}
+	l.nextData("an activity event", &d)
 	return d.UserActivity
 }
 
@@ -180,17 +170,8 @@ type teamEvent struct {
 
 func (l *live) nextTeam() teamEvent {
 	l.t.Helper()
-	r, err := l.next()
-	if err != nil {
-		l.t.Fatalf("%s: waiting for a team event: %v", l.user, err)
-	}
-	if len(r.Errors) > 0 {
-		l.t.Fatalf("%s: errors %+v", l.user, r.Errors)
-	}
 	var d struct{ TeamUpdates teamEvent }
-	if err := json.Unmarshal(r.Data, &d); err != nil {
-		l.t.Fatalf("%s: decode %s: %v", l.user, r.Data, err)
-	}
+	l.nextData("a team event", &d)
 	return d.TeamUpdates
 }
 
