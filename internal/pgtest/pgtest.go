@@ -9,9 +9,7 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
+	"github.com/taskpulse/taskpulse/internal/testsvc"
 	"net/url"
 	"os"
 	"testing"
@@ -53,12 +51,12 @@ func NewDatabase(t testing.TB) string {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		unreachable(t, err)
+		testsvc.Unreachable(t, "pgtest", "PostgreSQL", AdminURL(), "set "+EnvVar+" to a server where this role may CREATE DATABASE", err)
 		return ""
 	}
 	defer func() { _ = conn.Close(context.Background()) }()
 
-	name := "tp_" + randomHex(8)
+	name := "tp_" + testsvc.RandomHex(8)
 	ident := pgx.Identifier{name}.Sanitize()
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
@@ -78,30 +76,4 @@ func NewDatabase(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
-}
-
-// unreachable skips t, or fails it under CI.
-func unreachable(t testing.TB, err error) {
-	t.Helper()
-	msg := fmt.Sprintf("PostgreSQL unreachable at %s (set %s to a server where this role may CREATE DATABASE): %v",
-		redact(AdminURL()), EnvVar, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal("pgtest: CI=true, so PostgreSQL tests must run: " + msg)
-	}
-	t.Skip("pgtest: " + msg)
-}
-
-// redact hides a password in u, for messages.
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(" + EnvVar + ", not a URL)"
-	}
-	return p.Redacted()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return hex.EncodeToString(b)
 }

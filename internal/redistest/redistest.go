@@ -10,10 +10,7 @@ package redistest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"net/url"
+	"github.com/taskpulse/taskpulse/internal/testsvc"
 	"os"
 	"sync"
 	"testing"
@@ -51,7 +48,7 @@ func Client(t testing.TB) *redis.Client {
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
-		unreachable(t, err)
+		testsvc.Unreachable(t, "redistest", "Redis", URL(), "set "+EnvVar+" to a redis:// URL of a server the tests may write to", err)
 		return nil
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -65,7 +62,7 @@ func Client(t testing.TB) *redis.Client {
 // every key under RateLimitPrefix+prefix.
 func Prefix(t testing.TB, rdb redis.UniversalClient) string {
 	t.Helper()
-	p := "tptest:{" + randomHex(8) + "}:"
+	p := "tptest:{" + testsvc.RandomHex(8) + "}:"
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
@@ -147,30 +144,4 @@ func scan(ctx context.Context, node redis.Cmdable, prefix string) ([]string, err
 			return out, nil
 		}
 	}
-}
-
-// unreachable skips t, or fails it under CI.
-func unreachable(t testing.TB, err error) {
-	t.Helper()
-	msg := fmt.Sprintf("Redis unreachable at %s (set %s to a redis:// URL of a server the tests may write to): %v",
-		redact(URL()), EnvVar, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal("redistest: CI=true, so Redis tests must run: " + msg)
-	}
-	t.Skip("redistest: " + msg)
-}
-
-// redact hides a password in u, for messages.
-func redact(u string) string {
-	p, err := url.Parse(u)
-	if err != nil {
-		return "(" + EnvVar + ", not a URL)"
-	}
-	return p.Redacted()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return hex.EncodeToString(b)
 }
