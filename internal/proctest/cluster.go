@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/internal/pgtest"
 	"github.com/taskpulse/taskpulse/internal/redistest"
@@ -23,8 +25,8 @@ import (
 
 // Names of the server's environment the harness sets besides CONTRACT's.
 const (
-	// PrefixVar is the variable that puts every Redis key of an instance
-	// under a prefix: instances of one test share it, tests do not.
+	// PrefixVar is the variable that starts every Redis key of an instance
+	// (then ':'): instances of one test share it, tests do not.
 	PrefixVar = "REDIS_PREFIX"
 	// FailpointsVar arms the failpoints of a -tags failpoints build, e.g.
 	// "after-commit=kill".
@@ -44,8 +46,9 @@ type Options struct {
 	// (internal/redistest). NoRedis leaves REDIS_URL unset.
 	RedisURL string
 	NoRedis  bool
-	// Prefix is the Redis key prefix; empty means a new one for the test
-	// (deleted from the shared Redis when the test ends).
+	// Prefix is REDIS_PREFIX (no braces: the server refuses a hash tag
+	// there); empty means a new one for the test, whose keys are deleted
+	// from the shared Redis when the test ends.
 	Prefix string
 	// Env is added to (and overrides) every instance's environment.
 	Env map[string]string
@@ -89,15 +92,12 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	c.env["DATABASE_URL"] = opts.DatabaseURL
 	if !opts.NoRedis {
+		if opts.Prefix == "" {
+			opts.Prefix = "tptest-" + testsvc.RandomHex(8)
+		}
 		if opts.RedisURL == "" {
 			opts.RedisURL = redistest.URL()
-			rdb := redistest.Client(t)
-			if opts.Prefix == "" {
-				opts.Prefix = redistest.Prefix(t, rdb)
-			}
-		}
-		if opts.Prefix == "" {
-			opts.Prefix = "tptest:{" + testsvc.RandomHex(8) + "}:"
+			cleanPrefix(t, redistest.Client(t), opts.Prefix)
 		}
 		c.env["REDIS_URL"] = opts.RedisURL
 		c.env[PrefixVar] = opts.Prefix
@@ -109,6 +109,21 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	c.issuer = issuer
 	return c
+}
+
+// cleanPrefix deletes, when t ends, every key the instances wrote to the
+// shared Redis: the server puts prefix and ':' ahead of each key, and
+// redis_rate puts its own prefix ahead of that.
+func cleanPrefix(t testing.TB, rdb redis.UniversalClient, prefix string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, p := range []string{prefix + ":", redistest.RateLimitPrefix + prefix + ":"} {
+			if err := redistest.DeletePrefix(ctx, rdb, p); err != nil {
+				t.Errorf("proctest: delete keys %s*: %v", p, err)
+			}
+		}
+	})
 }
 
 // Env returns the value every instance gets for the variable k.

@@ -85,9 +85,9 @@ func startInstance(t testing.TB, c *Cluster, name string, env []string, opts Sta
 	select {
 	case i.URL = <-urls:
 	case <-i.done:
-		t.Fatalf("proctest: instance %s exited at start (%s); output:\n%s", name, i.exitStatus(), i.out.String())
+		t.Fatalf("proctest: instance %s exited at start (%s); its output follows", name, i.exitStatus())
 	case <-time.After(startTimeout):
-		t.Fatalf("proctest: instance %s did not say where it listens within %v; output:\n%s", name, startTimeout, i.out.String())
+		t.Fatalf("proctest: instance %s did not say where it listens within %v; its output follows", name, startTimeout)
 	}
 	if !opts.NoWaitReady {
 		i.WaitReady(t, readyTimeout)

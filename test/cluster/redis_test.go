@@ -106,12 +106,13 @@ func redisRoundTrip(t *testing.T, opts proctest.RedisOptions) {
 
 // TestRedisCluster: REDIS_URL naming a 3-master Redis Cluster (the
 // test's own, on loopback ports): a change on A reaches B, a cursor from B
-// resumes on A, presence is shared. The key prefix has no hash tag, so
-// the server's own tags must keep each log's keys in one slot.
+// resumes on A, presence is shared. REDIS_PREFIX has no hash tag, so the
+// server's own tags must keep the keys a script or transaction takes
+// together in one slot.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	rc := proctest.StartRedisCluster(t, 3)
-	c := proctest.New(t, proctest.Options{RedisURL: rc.URL(), Prefix: "tpcluster-" + testsvc.RandomHex(4) + ":"})
+	c := proctest.New(t, proctest.Options{RedisURL: rc.URL(), Prefix: "tpcluster-" + testsvc.RandomHex(4)})
 	c.Users("alice", "bob")
 	a, b := c.Start("A", nil), c.Start("B", nil)
 	createTeam(a, "alice", "T", "bob")
