@@ -381,6 +381,8 @@ func (h *Hub) applyAfter(ctl *Control, pos uint64) {
 		h.closeRoomLocked(ctl, pos)
 	case Demote:
 		h.demoteLocked(ctl, pos)
+	case lostOp:
+		h.lostLocked(pos)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -154,7 +155,9 @@ func flush(t testing.TB, h *Hub) {
 	t.Helper()
 	done := make(chan struct{})
 	room := fmt.Sprintf("test:barrier:%p", done)
-	s := h.Subscribe(SubscribeOptions{Rooms: []string{room}, Encoder: &countEnc{}, Sink: &funcSink{deliver: func(*Payload) { close(done) }}})
+	// Anchored past every numbered event, so no control (Lost included)
+	// ends it; the unnumbered barrier still reaches it.
+	s := h.Subscribe(SubscribeOptions{Rooms: []string{room}, After: math.MaxUint64 - 1, Encoder: &countEnc{}, Sink: &funcSink{deliver: func(*Payload) { close(done) }}})
 	defer s.Unsubscribe()
 	h.Enqueue(&Event{Type: "BARRIER", Rooms: []string{room}})
 	select {
