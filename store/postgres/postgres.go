@@ -49,7 +49,8 @@
 // on one task) and keeps predicate locks on every read. No method waits on
 // two locks that another takes in the other order (a team or project before
 // its rows; pins conflict only with deletes), so these transactions do not
-// deadlock.
+// deadlock; units of work, which combine methods, follow the lock order
+// below.
 //
 // # Units of work and the log
 //
@@ -81,6 +82,64 @@
 // deadlock. A unit without entries never touches log_head: reads and
 // event-less writes do not queue on it. Trimming deletes a prefix of
 // event_log and never touches log_head, so it does not wait for writers.
+//
+// # Decisions inside a unit of work
+//
+// READ COMMITTED alone would let a unit's check be stale by the time it
+// commits (a member removed between the check and the change). So, inside a
+// unit only, the reads a service decides on lock what they read, until the
+// unit ends:
+//
+//   - IsProjectMember pins the project (FOR KEY SHARE) and locks the
+//     membership row FOR SHARE. A concurrent RemoveProjectMember's DELETE
+//     waits for the unit to commit, so the removal numbers its entries
+//     after the unit's; or the check, reaching a row whose removal is in
+//     progress, waits for it and sees the row gone. A missing row locks
+//     nothing: "not a member" needs no lock to stay true enough for a
+//     refusal.
+//   - IsTeamMember takes the team's row lock (FOR NO KEY UPDATE), the one
+//     every change of a team's members and invitations takes before it
+//     touches their rows. A FOR SHARE lock on the membership row would be
+//     taken before that team lock by a unit that checks and then changes
+//     the team, the reverse of the changes' order: a creator removing u
+//     (holding the team, waiting for u's row) and u leaving (holding u's
+//     row, waiting for the team) would deadlock. The units that check team
+//     membership are the team's membership changes, which take the team's
+//     lock anyway, so taking it first costs them nothing.
+//   - LockTask pins the task's project, then locks the task FOR NO KEY
+//     UPDATE (the lock UpdateTask's UPDATE takes): a second unit's
+//     LockTask of the task waits, then reads what the first committed
+//     (concurrent reassignments see each other's assignee).
+//
+// The lock order is: a project or team row; membership rows; task rows;
+// log_head, always last (see above). Units that take locks in that order do
+// not deadlock: pins and FOR SHARE locks conflict with each other only
+// through DeleteProject's FOR UPDATE of the project, which is its first
+// lock, so a unit that pinned the project keeps DeleteProject out until it
+// commits, and a unit that comes after DeleteProject's lock waits at its
+// pin, before it holds anything under the project. DeleteProject then
+// deletes the tasks and (by cascade) the memberships: the reverse of their
+// order, which is safe because it holds the project exclusively. A unit
+// may take a task's or a membership's lock without a pin (UpdateTask,
+// DeleteTask, RemoveProjectMember), which waits for DeleteProject or makes
+// it wait, but must then take nothing under that project but log_head:
+// hence the rule for the service, decide first and change after: a unit's
+// checks and LockTask come before its changes.
+//
+// Two units that lock the same row shared and then both want it
+// exclusively deadlock whatever the order: an owner removing u while u
+// leaves, when both first check u's membership; two DeleteProjects of a
+// project after membership checks. PostgreSQL detects the cycle (after
+// deadlock_timeout, 1 s by default) and aborts one, and Update runs it
+// again (below), and the retry sees the other's outcome. A service avoids
+// the wait by not checking the membership it removes (RemoveProjectMember
+// reports whether there was one).
+//
+// Update runs fn again, on a new transaction and with the entries of the
+// failed attempt dropped, when the database aborted it with
+// deadlock_detected (40P01) or serialization_failure (40001): up to 5
+// attempts in all, after a short random pause, as the Store contract
+// allows (fn has no effect outside its transaction).
 //
 // # Read snapshots
 //
@@ -349,6 +408,17 @@ func pin(ctx context.Context, q querier, k kind, id string) error {
 		return notFound(k, id)
 	}
 	return err
+}
+
+// lockedExists runs a locking query whose row, if any, is one true: it
+// reports whether there was a row (and so a lock).
+func lockedExists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, query, args...).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return ok, err
 }
 
 // scanner is a pgx.Row or pgx.Rows.
