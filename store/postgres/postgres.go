@@ -112,19 +112,21 @@
 //     (concurrent reassignments see each other's assignee).
 //
 // The lock order is: a project or team row; membership rows; task rows;
-// log_head, always last (see above). Units that take locks in that order do
-// not deadlock: pins and FOR SHARE locks conflict with each other only
-// through DeleteProject's FOR UPDATE of the project, which is its first
-// lock, so a unit that pinned the project keeps DeleteProject out until it
-// commits, and a unit that comes after DeleteProject's lock waits at its
-// pin, before it holds anything under the project. DeleteProject then
-// deletes the tasks and (by cascade) the memberships: the reverse of their
-// order, which is safe because it holds the project exclusively. A unit
-// may take a task's or a membership's lock without a pin (UpdateTask,
-// DeleteTask, RemoveProjectMember), which waits for DeleteProject or makes
-// it wait, but must then take nothing under that project but log_head:
-// hence the rule for the service, decide first and change after: a unit's
-// checks and LockTask come before its changes.
+// log_head, always last (see above). Units that take their locks in that
+// order, and at most one exclusive lock of a kind (one task, one removed
+// membership), cannot wait for each other in a cycle: each waits only for
+// a lock of a later kind than every lock it holds. DeleteProject breaks the
+// order within itself (tasks, then memberships by cascade) but its first
+// lock is the project FOR UPDATE, which conflicts with every pin: a unit
+// that pinned the project keeps DeleteProject out until it commits, and a
+// unit that comes after waits at its pin, before it holds anything under
+// the project. A unit may lock a task or a membership without a pin
+// (UpdateTask, DeleteTask, RemoveProjectMember) and stay in order as long
+// as it takes nothing under that project afterwards but log_head. Hence the
+// rule for the service: decide first (checks, LockTask), change after. A
+// unit that breaks it is still correct, since PostgreSQL breaks the
+// deadlock and the victim runs again (below), but it waits deadlock_timeout
+// (1 s by default) first.
 //
 // Two units that lock the same row shared and then both want it
 // exclusively deadlock whatever the order: an owner removing u while u
@@ -139,7 +141,9 @@
 // failed attempt dropped, when the database aborted it with
 // deadlock_detected (40P01) or serialization_failure (40001): up to 5
 // attempts in all, after a short random pause, as the Store contract
-// allows (fn has no effect outside its transaction).
+// allows (fn has no effect outside its transaction). A method alone on the
+// pool that runs several statements (DeleteProject, say) is retried the
+// same way, so whichever side PostgreSQL picks as the victim goes on.
 //
 // # Read snapshots
 //
@@ -276,13 +280,17 @@ func (s *Store) Close() error {
 }
 
 // write runs fn atomically: in a new READ COMMITTED transaction on the
-// pool, committed unless fn fails, or directly in the caller's transaction.
+// pool, committed unless fn fails (and run again, as Update does, if the
+// database broke a deadlock by aborting it), or directly in the caller's
+// transaction.
 func (d db) write(ctx context.Context, fn func(q querier) error) error {
 	if d.pool == nil {
 		return fn(d.q)
 	}
-	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
-		func(tx pgx.Tx) error { return fn(tx) })
+	return retrying(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
+			func(tx pgx.Tx) error { return fn(tx) })
+	})
 }
 
 // read runs fn on one snapshot: a REPEATABLE READ, READ ONLY transaction on

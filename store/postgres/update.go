@@ -54,8 +54,15 @@ const (
 // attempt that fails with a deadlock or a serialization failure is rolled
 // back, its entries dropped, and fn runs again on a new transaction.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return retrying(ctx, func() error { return s.updateOnce(ctx, fn) })
+}
+
+// retrying runs attempt until it succeeds, fails otherwise than by a
+// conflict the database broke, or has run maxAttempts times, and returns
+// its last error.
+func retrying(ctx context.Context, run func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.updateOnce(ctx, fn)
+		err := run()
 		if err == nil || attempt == maxAttempts || !retryable(err) {
 			return err
 		}
