@@ -11,6 +11,8 @@
 // transaction whose Tx offers every data method (Queries) and Append. The
 // database numbers appended entries as the transaction's last step, so the
 // log's order is the commit order across every process that shares it.
+// Read is the other side: one consistent, lock-free snapshot in which the
+// log's head and the data agree, which is what a subscription anchors on.
 package store
 
 import (
