@@ -299,6 +299,10 @@ func parseOrigin(o string) (string, string) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), ""
 }
 
+// Redact is rawURL with its passwords hidden (redactURL), for logs and
+// messages outside this package.
+func Redact(rawURL string) string { return redactURL(rawURL) }
+
 // redactURL hides the passwords of a URL — its user's, and those of query
 // parameters (secretParams) — also when it does not parse: an error
 // message must not carry a credential into the logs.

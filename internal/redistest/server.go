@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,8 +168,9 @@ func waitReady(addr string, exited <-chan struct{}) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		err := rdb.Ping(ctx).Err()
 		cancel()
-		if err == nil {
-			return nil
+		var reply redis.Error
+		if err == nil || errors.As(err, &reply) && !strings.HasPrefix(err.Error(), "LOADING") {
+			return nil // it answers (perhaps "NOAUTH": it has a password)
 		}
 		select {
 		case <-exited:

@@ -65,7 +65,7 @@ func TestClusterServesEverySlot(t *testing.T) {
 		return err
 	})
 	if err != nil || n.Load() != 3 {
-		t.Fatalf("masters holding keys: %d (%v), want 3", n, err)
+		t.Fatalf("masters holding keys: %d (%v), want 3", n.Load(), err)
 	}
 
 	p := redistest.Prefix(t, rdb)
