@@ -194,6 +194,18 @@ func TestClusterSharedStateOnRedisCluster(t *testing.T) {
 	}
 }
 
+// The same through Sentinel: the instances ask it for the master.
+func TestClusterSharedStateThroughSentinel(t *testing.T) {
+	master := redistest.StartServer(t)
+	sentinel := redistest.StartSentinel(t, master, "tpmaster")
+	url := "redis+sentinel://" + sentinel.Addr + "/tpmaster/0"
+	es := instances(t, 2, url, master.Client(t), clusterVars())
+	sharedState(t, es[0], es[1])
+	if n, err := master.Client(t).DBSize(context.Background()).Result(); err != nil || n == 0 {
+		t.Fatalf("the master Sentinel names holds %d keys (%v): the instances wrote elsewhere", n, err)
+	}
+}
+
 // readyz is GET /readyz: the status and the body's first line.
 func (e *env) readyz() (int, string) {
 	e.t.Helper()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,10 @@ type Server struct {
 	// Addr is host:port; it stays the same across Kill and Start.
 	Addr string
 
+	// conf, for a Sentinel, is its configuration file's first content
+	// (Sentinel rewrites the file as it learns).
+	conf string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
@@ -59,6 +64,12 @@ func StartServer(t testing.TB, args ...string) *Server {
 // takes must be free too.
 func startServer(t testing.TB, bus bool, args ...string) *Server {
 	t.Helper()
+	return startWith(t, bus, "", args...)
+}
+
+// startWith starts a server, a Sentinel when conf is set.
+func startWith(t testing.TB, bus bool, conf string, args ...string) *Server {
+	t.Helper()
 	bin := os.Getenv(ServerBinEnv)
 	if bin == "" {
 		bin = "redis-server"
@@ -68,7 +79,7 @@ func startServer(t testing.TB, bus bool, args ...string) *Server {
 		testsvc.Unreachable(t, "redistest", "redis-server", "", "install Debian's redis-server or set "+ServerBinEnv, err)
 		return nil
 	}
-	s := &Server{t: t, bin: path, dir: t.TempDir(), args: args}
+	s := &Server{t: t, bin: path, dir: t.TempDir(), args: args, conf: conf}
 	t.Cleanup(s.Kill)
 	var last error
 	// A port found free may be taken before the server binds it: retry
@@ -85,6 +96,16 @@ func startServer(t testing.TB, bus bool, args ...string) *Server {
 	}
 	t.Fatalf("redistest: redis-server did not start: %v", last)
 	return nil
+}
+
+// StartSentinel starts a Redis Sentinel on a free loopback port watching
+// master under name (quorum 1: it alone decides). Its URL is not a data
+// server's: address it as redis+sentinel://Addr/name.
+func StartSentinel(t testing.TB, master *Server, name string) *Server {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(master.Addr)
+	conf := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 2000\n", name, host, port, name)
+	return startWith(t, false, conf)
 }
 
 // URL is the server's redis:// URL, database 0.
@@ -137,10 +158,18 @@ func (s *Server) start() error {
 		return errors.New("already running")
 	}
 	_, port, _ := net.SplitHostPort(s.Addr)
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.conf), 0o600); err != nil {
+			return err
+		}
+		args = []string{conf, "--sentinel"}
+	}
+	args = append(append(args,
 		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--daemonize", "no", "--logfile", "",
-	}, s.args...)
+	), s.args...)
 	cmd := exec.Command(s.bin, args...)
 	out := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
