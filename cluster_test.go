@@ -206,6 +206,36 @@ func TestClusterSharedStateThroughSentinel(t *testing.T) {
 	}
 }
 
+// An instance shut down (SIGTERM) records its connections' closes before
+// it exits: the others list them gone at once, not PRESENCE_INSTANCE_TTL
+// later.
+func TestClusterShutdownRecordsCloses(t *testing.T) {
+	rdb := redistest.Client(t)
+	es := instances(t, 1, redistest.URL(), rdb, clusterVars())
+	b := es[0]
+	cfg := b.m.cfg
+	cfg.Addr = "127.0.0.1:0"
+	m, err := Open(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &env{t: t, m: m}
+	b.users("ann")
+	a.tab("ann", "")
+	a.tab("ann", "graphql-ws")
+	ctx := context.Background()
+	eventually(t, "B lists ann's two connections on A", func() bool {
+		cs, err := b.m.connections(ctx, "ann")
+		return err == nil && len(cs) == 2
+	})
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cs, err := b.m.connections(ctx, "ann"); err != nil || len(cs) != 0 {
+		t.Fatalf("A closed; B lists %+v (%v), want none", cs, err)
+	}
+}
+
 // readyz is GET /readyz: the status and the body's first line.
 func (e *env) readyz() (int, string) {
 	e.t.Helper()
