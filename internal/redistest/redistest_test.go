@@ -2,8 +2,12 @@ package redistest_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/taskpulse/taskpulse/internal/redistest"
 )
@@ -47,5 +51,47 @@ func TestUnreachableSkips(t *testing.T) {
 	})
 	if !skipped {
 		t.Fatal("not skipped")
+	}
+}
+
+// An own server can be stopped (clients then fail) and comes back empty.
+func TestServerStopStart(t *testing.T) {
+	s := redistest.StartServer(t)
+	rdb := s.Client(t)
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded on a stopped server")
+	}
+	s.Start()
+	if n, err := rdb.Exists(ctx, "k").Result(); err != nil || n != 0 {
+		t.Fatalf("after a restart: exists %d, %v; want an empty server", n, err)
+	}
+}
+
+// A started Cluster serves keys of every slot from the right master.
+func TestCluster(t *testing.T) {
+	c := redistest.StartCluster(t, 3)
+	rdb := c.Client(t)
+	ctx := context.Background()
+	for i := range 30 {
+		k := fmt.Sprint("key", i)
+		if err := rdb.Set(ctx, k, i, 0).Err(); err != nil {
+			t.Fatalf("set %s: %v", k, err)
+		}
+	}
+	var masters atomic.Int32 // ForEachMaster runs on every master at once
+	err := rdb.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		n, err := node.DBSize(ctx).Result()
+		if err == nil && n > 0 {
+			masters.Add(1)
+		}
+		return err
+	})
+	if err != nil || masters.Load() != 3 {
+		t.Fatalf("keys spread over %d masters (%v), want 3", masters.Load(), err)
 	}
 }
