@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -39,13 +40,13 @@ func (typeEncoder) Encode(ev *realtime.Event) ([]byte, error) { return []byte(ev
 // event log as the subscription resolvers do.
 func (e *env) watchTeam(user, team string) *teamProbe {
 	p := &teamProbe{t: e.t, events: make(chan *realtime.Event, 16), end: make(chan error, 1)}
-	var sub *realtime.Subscription
-	_ = e.m.svc.Ordered(func() error {
-		sub = e.m.hub.Subscribe(realtime.SubscribeOptions{
-			UserID: user, Rooms: []string{realtime.RoomTeam(team)}, After: e.m.broker.Last().Seq,
-			EndOnLeave: true, Encoder: typeEncoder{}, Sink: p,
-		})
-		return nil
+	head, err := e.m.store.LogHead(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sub := e.m.hub.Subscribe(realtime.SubscribeOptions{
+		UserID: user, Rooms: []string{realtime.RoomTeam(team)}, After: uint64(head),
+		EndOnLeave: true, Encoder: typeEncoder{}, Sink: p,
 	})
 	e.t.Cleanup(sub.Unsubscribe)
 	return p
