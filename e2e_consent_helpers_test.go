@@ -74,8 +74,10 @@ func (p *teamProbe) next() (typ, member string) {
 	if err != nil {
 		p.t.Fatalf("team event %s: %v", ev.Data, err)
 	}
-	if m := d.(*service.EventData).Member; m != nil {
-		member = m.ID
+	// What a recipient sees of the member: the event's snapshot (EventData.Member
+	// is the builder's, not published).
+	if snap := d.(*service.EventData).Snapshot; snap != nil && snap.Member != nil {
+		member = snap.Member.ID
 	}
 	return ev.Type, member
 }
