@@ -29,6 +29,7 @@ import (
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/feed"
 	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
@@ -52,7 +53,7 @@ type Main struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    store.Store
-	broker   *realtime.MemoryBroker
+	feed     *feed.Feed // the committed log (and live events) to hub
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
@@ -152,11 +153,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 		return nil, err
 	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
-	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-	if err = m.broker.Start(m.hub.Enqueue); err != nil {
+	if m.feed, err = feed.New(feed.Options{
+		Log: m.store, Deliver: m.hub.Enqueue, Logger: log,
+		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax,
+	}); err != nil {
 		return nil, err
 	}
-	m.svc = service.New(m.store, countingPublisher{m.broker, m}, log)
+	if err = m.feed.Start(ctx); err != nil {
+		return nil, err
+	}
+	m.svc = service.New(m.store, m.feed, log)
+	m.svc.CountEvents(func(typ string) { m.metrics.published.WithLabelValues(typ).Inc() })
 	m.openPresence()
 
 	if cfg.TLSCertFile != "" {
@@ -257,8 +264,8 @@ func (m *Main) closeComponents() error {
 		m.limits.close()
 	}
 	errs = append(errs, m.closePresence())
-	if m.broker != nil {
-		errs = append(errs, m.broker.Close())
+	if m.feed != nil {
+		errs = append(errs, m.feed.Close())
 	}
 	if m.hub != nil {
 		m.hub.Close()
