@@ -4,7 +4,7 @@ GO   ?= go
 BIN  ?= bin/taskpulse
 NPM  ?= npm
 
-.PHONY: all build run test test-go test-js lint generate bench load clean
+.PHONY: all build run run-cluster test test-go test-js lint generate bench load clean
 
 all: build
 
@@ -15,6 +15,12 @@ build:
 # demo data; the log prints the playground URL and ready tokens.
 run: build
 	ADDR=$${ADDR:-127.0.0.1:8080} DATABASE_URL=$${DATABASE_URL:-sqlite:taskpulse.db} ./$(BIN) serve --demo
+
+# Two instances (127.0.0.1:8081, :8082) on the machine's PostgreSQL and
+# Redis behind HAProxy on 127.0.0.1:8080 (installed if missing): see
+# scripts/run-cluster.sh for its variables, README.md "Production".
+run-cluster: build
+	BIN=$(BIN) bash scripts/run-cluster.sh
 
 test: test-go test-js
 

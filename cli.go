@@ -98,13 +98,14 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, args []stri
 	if len(pos) > 0 {
 		return usageError("serve takes no arguments, got %q", pos)
 	}
+	useRedisLogger(cfg, log)
 	m, err := Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	// The first stdout line: scripts and tests read the address from it.
 	fmt.Fprintf(stdout, "taskpulse listening on %s\n", m.URL())
-	log.Info("serving", "addr", m.ln.Addr().String(), "database", cfg.DatabaseKind, "broker", "in-process")
+	log.Info("serving", "addr", m.ln.Addr().String(), "database", cfg.DatabaseKind, "broker", brokerKind(cfg), "instance", m.instance)
 	if *demo {
 		if err := seedDemo(ctx, m, log, stdout); err != nil {
 			log.Error("demo seed failed", "err", err)

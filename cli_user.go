@@ -66,9 +66,11 @@ func userUpdateCmd(ctx context.Context, cfg config.Config, log *slog.Logger, arg
 	return nil
 }
 
-// offlinePublisher drops the events of a change made from the command
-// line: this process has no subscribers, and a running server has no way
-// to hear from it until the event log is shared (REDIS_URL).
+// offlinePublisher is the feed of a change made from the command line:
+// this process has no subscribers to nudge or to tell live news. The
+// change's events are in the database's log all the same, and the running
+// servers' feeds find them there (within their poll).
 type offlinePublisher struct{}
 
-func (offlinePublisher) Publish(context.Context, *realtime.Event) error { return nil }
+func (offlinePublisher) Committed()                                         {}
+func (offlinePublisher) PublishLive(context.Context, *realtime.Event) error { return nil }

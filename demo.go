@@ -15,11 +15,15 @@ import (
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// cliPublisher refuses to publish: the CLI's commands (user add) change
-// nothing that live clients watch.
+// cliPublisher is the feed of the CLI's commands (user add), which change
+// nothing live clients watch: a change's events, if it had any, would be in
+// the database's log for the servers' feeds to find, and live news is
+// refused.
 type cliPublisher struct{}
 
-func (cliPublisher) Publish(context.Context, *realtime.Event) error {
+func (cliPublisher) Committed() {}
+
+func (cliPublisher) PublishLive(context.Context, *realtime.Event) error {
 	return errors.New("the command line does not publish events")
 }
 
@@ -37,7 +41,7 @@ const demoTokenTTL = 12 * time.Hour
 // as it is; the link and tokens are printed on out either way.
 func seedDemo(ctx context.Context, m *Main, log *slog.Logger, out io.Writer) error {
 	svc := m.Service()
-	_, err := svc.Store().User(ctx, "alice")
+	_, err := m.store.User(ctx, "alice")
 	switch {
 	case errs.Is(err, errs.NotFound):
 		if err := seedDemoData(ctx, svc); err != nil {

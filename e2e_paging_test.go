@@ -37,7 +37,7 @@ func seedAt(i int) time.Time {
 func seedPaging(t *testing.T) *pagingWorld {
 	e := start(t, nil)
 	e.users("alice", "bob")
-	st := e.m.Service().Store()
+	st := e.m.store
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()
@@ -223,7 +223,7 @@ func TestTaskPagesAmidChanges(t *testing.T) {
 			return
 		}
 		i := slices.Index(want, last)
-		if _, err := w.m.Service().Store().DeleteTask(context.Background(), want[i+5]); err != nil {
+		if _, err := w.m.store.DeleteTask(context.Background(), want[i+5]); err != nil {
 			t.Fatal(err)
 		}
 		want = slices.Delete(want, i+5, i+6)
@@ -309,7 +309,7 @@ func TestPagingArgumentsAreChecked(t *testing.T) {
 func TestListResponsesAreBounded(t *testing.T) {
 	e := start(t, nil)
 	e.users("alice")
-	st := e.m.Service().Store()
+	st := e.m.store
 	desc := strings.Repeat("d", 4000)
 	for i := range 250 {
 		if _, err := st.CreateTask(context.Background(), store.Task{Title: fmt.Sprint("t", i), Description: desc, UserID: "alice"}); err != nil {

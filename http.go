@@ -32,8 +32,10 @@ func (m *Main) routes() http.Handler {
 	return m.bodyDeadline(mux)
 }
 
-// ready answers 200 while the store answers and the server is not draining,
-// so a load balancer stops sending new clients before sockets close.
+// ready answers 200 while the store and the broker (brokerReady) answer
+// and the server is not draining, so a load balancer stops sending new
+// clients before sockets close, and sends none to an instance cut off
+// from Redis.
 func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if m.draining.Load() {
@@ -45,6 +47,11 @@ func (m *Main) ready(w http.ResponseWriter, r *http.Request) {
 	if err := m.store.Ping(ctx); err != nil {
 		m.log.Warn("readiness: store unreachable", "err", err)
 		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	if err := m.brokerReady(ctx); err != nil {
+		m.log.Warn("readiness: broker unreachable", "err", err)
+		http.Error(w, "broker unreachable", http.StatusServiceUnavailable)
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

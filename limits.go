@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -98,9 +99,16 @@ type limitsOptions struct {
 	ClientIP func(*http.Request) string
 	Present  graphql.ErrorPresenterFunc
 	Metrics  limitsMetrics
+	// Redis, when set, holds the rate limit and the strikes and blocks,
+	// shared by every instance, under keys starting RedisPrefix
+	// (limits_redis.go); nil keeps them in process.
+	Redis       redis.UniversalClient
+	RedisGuard  *redisGuard
+	RedisPrefix string
 }
 
-// newLimits builds the in-process guard from the configuration.
+// newLimits builds the guard from the configuration: in process, or with
+// its counts in Redis when o.Redis is set.
 func newLimits(cfg config.Config, o limitsOptions) (*limits, error) {
 	lim := ratelimit.PerMinute(cfg.RateLimitPerMin)
 	policy := abuse.Policy{Threshold: cfg.AbuseThreshold, Window: cfg.AbuseWindow, Cooldown: cfg.AbuseCooldown}
@@ -108,12 +116,17 @@ func newLimits(cfg config.Config, o limitsOptions) (*limits, error) {
 		return nil, fmt.Errorf("ABUSE_THRESHOLD per ABUSE_WINDOW: %w", err)
 	}
 	tracked := abuse.MemoryOptions{MaxBlocks: abuse.DefaultMaxBlocks}
+	var ops ratelimit.Limiter = ratelimit.NewMemory(lim, ratelimit.MemoryOptions{})
+	var users, ips abuse.Tracker = abuse.NewMemory(policy, tracked), abuse.NewMemory(policy, tracked)
+	if o.Redis != nil {
+		ops, users, ips = redisLimits(o.Redis, o.RedisGuard, o.RedisPrefix, lim, policy)
+	}
 	return &limits{
 		log: o.Log, audit: o.Audit, registry: o.Registry, clientIP: o.ClientIP, present: o.Present,
 		limit:     lim,
-		ops:       ratelimit.NewMemory(lim, ratelimit.MemoryOptions{}),
-		users:     abuse.NewMemory(policy, tracked),
-		ips:       abuse.NewMemory(policy, tracked),
+		ops:       ops,
+		users:     users,
+		ips:       ips,
 		conns:     ratelimit.NewCounter(cfg.MaxConnsPerIP),
 		unblocks:  make(map[string]*time.Timer),
 		maxBlocks: tracked.MaxBlocks,

@@ -14,7 +14,6 @@ import (
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
-	"github.com/taskpulse/taskpulse/service"
 )
 
 // connObserver is the transports' Observer: it keeps the connection
@@ -196,21 +195,6 @@ func requestTransport(r *http.Request) string {
 }
 
 // ---- events ----
-
-// countingPublisher counts the events the service publishes, by type (a
-// fixed set: the service's event types).
-type countingPublisher struct {
-	service.Publisher
-	m *Main
-}
-
-func (p countingPublisher) Publish(ctx context.Context, ev *realtime.Event) error {
-	err := p.Publisher.Publish(ctx, ev)
-	if err == nil {
-		p.m.metrics.published.WithLabelValues(ev.Type).Inc()
-	}
-	return err
-}
 
 // firstID is the value of the first ID-typed argument of def present in
 // args: the object an operation is about.

@@ -40,10 +40,13 @@ func (o presenceObserver) Closed(c realtime.ConnInfo) {
 // presenceActivity records every operation of an authenticated user —
 // over HTTP, WebSocket or SSE — as activity: it keeps them from turning
 // AWAY and brings them back ONLINE. Renderings of events have no viewer
-// and are not activity.
+// and are not activity. With Redis the touch is queued (presence_writer.go):
+// an operation does not wait on the network for a LastSeen.
 func (m *Main) presenceActivity(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	if v, ok := auth.ViewerFrom(ctx); ok {
-		if err := m.presence.Touch(ctx, v.UserID); err != nil {
+		if m.writer != nil {
+			m.writer.touch(v.UserID)
+		} else if err := m.presence.Touch(ctx, v.UserID); err != nil {
 			m.log.Warn("presence: activity not recorded", "user", v.UserID, "err", err)
 		}
 	}
@@ -59,22 +62,41 @@ func (m *Main) publishPresence(ch presence.Change) {
 }
 
 // openPresence starts presence: the state, the relay that publishes its
-// changes, and the feeds into it. After the service.
+// changes, and the feeds into it. After the service. Without Redis it is
+// in process, as it always was; with Redis it is shared by the instances
+// (presence.Redis, under this instance's name), fed through a writer that
+// never makes the registry or an operation wait, and it lists every
+// instance's connections (m.dir).
 func (m *Main) openPresence() {
 	m.relay = presence.NewRelay(m.publishPresence)
-	m.presence = presence.NewMemory(presence.Options{
+	opts := presence.Options{
 		OfflineGrace:     m.cfg.PresenceOfflineGrace,
 		AwayAfter:        m.cfg.PresenceAwayAfter,
 		ActivityInterval: m.cfg.PresenceActivityInterval,
 		OnChange:         m.relay.Handle,
+	}
+	if m.redis == nil {
+		m.presence = presence.NewMemory(opts)
+		m.registry.Observe(presenceObserver{p: m.presence, log: m.log})
+		m.svc.UsePresence(m.presence)
+		return
+	}
+	p := presence.NewRedis(m.redis, opts, presence.RedisOptions{
+		Prefix: m.redisPrefix, InstanceID: m.instance, InstanceTTL: m.cfg.PresenceInstanceTTL,
 	})
-	m.registry.Observe(presenceObserver{p: m.presence, log: m.log})
-	m.svc.UsePresence(m.presence)
+	m.presence, m.dir = p, p
+	m.writer = newPresenceWriter(p, p, m.registry, m.log)
+	m.registry.Observe(m.writer)
+	m.svc.UsePresence(guardedPresence{Presence: p, g: &m.guard})
 }
 
-// closePresence stops presence's timers, then the relay (changes not yet
-// published are dropped: presence is not history).
+// closePresence writes the queued changes (with Redis), stops presence's
+// timers, then the relay (changes not yet published are dropped: presence
+// is not history).
 func (m *Main) closePresence() error {
+	if m.writer != nil {
+		m.writer.Close()
+	}
 	var err error
 	if m.presence != nil {
 		err = m.presence.Close()

@@ -29,6 +29,7 @@ import (
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/feed"
 	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/realtime/transport"
@@ -52,11 +53,11 @@ type Main struct {
 	cfg      config.Config
 	log      *slog.Logger
 	store    store.Store
-	broker   *realtime.MemoryBroker
+	feed     *feed.Feed // the committed log (and live events) to hub
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
-	presence *presence.Memory
+	presence presence.Presence
 	relay    *presence.Relay // publishes presence changes
 	authn    *auth.Authenticator
 	ws       *transport.WebSocket
@@ -80,6 +81,11 @@ type Main struct {
 	// limits is the rate limit, the per-IP cap and the abuse blocks.
 	clientIPs clientIPs
 	limits    *limits
+
+	// clusterParts: REDIS_URL's client, key prefix and instance name, and
+	// the cluster-wide connection directory (cluster_wiring.go); zero
+	// without REDIS_URL.
+	clusterParts
 }
 
 // openStore opens the configured database: the server and the CLI commands
@@ -113,9 +119,6 @@ func newAuthenticator(ctx context.Context, cfg config.Config, st store.Store, lo
 
 // Open starts a server: store, realtime, GraphQL and the HTTP listener.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, err error) {
-	if cfg.RedisURL != "" {
-		return nil, fmt.Errorf("REDIS_URL is set but this build has only the in-process broker (one instance); unset it")
-	}
 	if cfg.JWKSURL != "" {
 		return nil, fmt.Errorf("JWKS_URL is set but this build verifies only HS256 tokens signed with JWT_SECRET; unset it")
 	}
@@ -138,19 +141,29 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.authn, err = newAuthenticator(ctx, cfg, m.store, log, m.httpAuthFailed); err != nil {
 		return nil, err
 	}
+	if err = m.openRedis(ctx); err != nil {
+		return nil, err
+	}
 	m.clientIPs = clientIPs{trusted: cfg.TrustedProxies}
 	m.registry = realtime.NewRegistry()
 	if m.limits, err = newLimits(cfg, limitsOptions{
 		Log: log, Audit: m.Audit, Registry: m.registry, ClientIP: m.clientIP, Present: resolvers.ErrorPresenter(log), Metrics: m.metrics,
+		Redis: m.redis, RedisGuard: &m.guard, RedisPrefix: m.redisPrefix,
 	}); err != nil {
 		return nil, err
 	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
-	m.broker = realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
-	if err = m.broker.Start(m.hub.Enqueue); err != nil {
+	if m.feed, err = feed.New(feed.Options{
+		Log: m.store, Deliver: m.hub.Enqueue, Logger: log,
+		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax,
+	}); err != nil {
 		return nil, err
 	}
-	m.svc = service.New(m.store, countingPublisher{m.broker, m}, log)
+	if err = m.feed.Start(ctx); err != nil {
+		return nil, err
+	}
+	m.svc = service.New(m.store, m.feed, log)
+	m.svc.CountEvents(func(typ string) { m.metrics.published.WithLabelValues(typ).Inc() })
 	m.openPresence()
 
 	if cfg.TLSCertFile != "" {
@@ -251,12 +264,13 @@ func (m *Main) closeComponents() error {
 		m.limits.close()
 	}
 	errs = append(errs, m.closePresence())
-	if m.broker != nil {
-		errs = append(errs, m.broker.Close())
+	if m.feed != nil {
+		errs = append(errs, m.feed.Close())
 	}
 	if m.hub != nil {
 		m.hub.Close()
 	}
+	errs = append(errs, m.closeRedis()) // after all that use it
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
 	}

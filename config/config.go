@@ -49,10 +49,21 @@ type Config struct {
 	// connections one process opens to PostgreSQL; unused with SQLite.
 	DatabaseMaxConns int
 
-	// RedisURL (REDIS_URL, default unset) selects the Redis broker so many
-	// instances share events: "redis://host:port/db" or "rediss://…".
-	// Empty means the in-process broker (a single instance).
+	// RedisURL (REDIS_URL, default unset) makes instances share one
+	// Redis: the log's delivery, presence, connections, the rate limit and
+	// abuse blocks. One server "redis://host:port/db", a Cluster
+	// "redis+cluster://host:port,host:port…", or Sentinel
+	// "redis+sentinel://host:26379,…/master" ("rediss…" for TLS; every
+	// form in RedisTarget). Empty means everything in process (a single
+	// instance).
 	RedisURL string
+	// RedisMode is RedisSingle, RedisCluster or RedisSentinel, from
+	// RedisURL; empty without it.
+	RedisMode string
+	// RedisPrefix (REDIS_PREFIX, default "taskpulse") starts every Redis
+	// key, followed by ":": deployments sharing one Redis keep apart by
+	// it, and the instances of one deployment must share it.
+	RedisPrefix string
 
 	// JWTSecret is the raw HS256 key, its UTF-8 bytes (JWT_SECRET). Empty
 	// means a key generated once and kept in the store (auth.LoadOrCreateSecret).
@@ -98,6 +109,12 @@ type Config struct {
 	// PresenceAwayAfter (PRESENCE_AWAY_AFTER, default 5m) is how long a
 	// connected user may be idle before being shown AWAY.
 	PresenceAwayAfter time.Duration
+	// PresenceInstanceTTL (PRESENCE_INSTANCE_TTL, default 15s; with
+	// REDIS_URL) is how long an instance may miss its presence heartbeat
+	// before the others close its connections: a killed instance's users
+	// go OFFLINE max(PresenceInstanceTTL, PresenceOfflineGrace) after its
+	// last heartbeat, plus up to two sweeps (250 ms each at most).
+	PresenceInstanceTTL time.Duration
 	// PresenceActivityInterval (PRESENCE_ACTIVITY_INTERVAL, default 1s) is
 	// the least time between two USER_ACTIVITY events of one user: presence
 	// changes within it are coalesced into one carrying the latest state.
@@ -200,6 +217,7 @@ const (
 	defaultDatabaseURL = "sqlite:taskpulse.db"
 	defaultCORSOrigin  = "http://localhost:3000"
 	defaultAuditLog    = "stderr"
+	defaultRedisPrefix = "taskpulse"
 	mebibyte           = 1 << 20
 	minSecretLen       = 32
 )
@@ -274,6 +292,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		LogFormat: r.oneOf("LOG_FORMAT", LogFormatText, LogFormatText, LogFormatJSON),
 	}
 	c.PresenceActivityInterval = r.duration("PRESENCE_ACTIVITY_INTERVAL", time.Second)
+	c.PresenceInstanceTTL = r.duration("PRESENCE_INSTANCE_TTL", 15*time.Second)
+	if c.PresenceInstanceTTL < time.Second {
+		// Presence heartbeats every sweep, at most 250 ms apart; a TTL
+		// near that would find live instances dead.
+		r.fail("PRESENCE_INSTANCE_TTL", r.getenv("PRESENCE_INSTANCE_TTL"), "must be at least 1s")
+	}
+	c.RedisPrefix = r.redisPrefix("REDIS_PREFIX", defaultRedisPrefix)
 	if v := r.str("DEBUG_ADDR", ""); v != "" {
 		c.DebugAddr = r.hostPort("DEBUG_ADDR", v)
 	}
@@ -282,7 +307,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		r.fail("JWT_SECRET", fmt.Sprintf("(%d bytes)", n), "must be at least %d bytes (HS256 needs a 256-bit key, RFC 7518 §3.2); make one with: openssl rand -hex 32", minSecretLen)
 	}
 	c.DatabaseKind, c.SQLitePath = r.database("DATABASE_URL", c.DatabaseURL)
-	r.redisURL("REDIS_URL", c.RedisURL)
+	c.RedisMode = r.redisURL("REDIS_URL", c.RedisURL)
 	r.httpURL("JWKS_URL", c.JWKSURL)
 	c.TLSCertFile, c.TLSKeyFile = r.tlsFiles("TLS_CERT_FILE", "TLS_KEY_FILE")
 
@@ -304,6 +329,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database", redactURL(c.DatabaseURL)),
 		slog.Int("databaseMaxConns", c.DatabaseMaxConns),
 		slog.String("redis", redactURL(c.RedisURL)),
+		slog.String("redisMode", c.RedisMode),
+		slog.String("redisPrefix", c.RedisPrefix),
 		slog.String("jwtSecret", secret),
 		slog.String("jwtIssuer", c.JWTIssuer),
 		slog.String("jwtAudience", c.JWTAudience),
@@ -319,6 +346,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("presenceOfflineGrace", c.PresenceOfflineGrace),
 		slog.Duration("presenceAwayAfter", c.PresenceAwayAfter),
 		slog.Duration("presenceActivityInterval", c.PresenceActivityInterval),
+		slog.Duration("presenceInstanceTTL", c.PresenceInstanceTTL),
 		slog.Duration("drainTimeout", c.DrainTimeout),
 		slog.Duration("historyTTL", c.HistoryTTL),
 		slog.Int("historyMax", c.HistoryMax),

@@ -35,6 +35,8 @@ func defaults() Config {
 		HistoryTTL:             time.Hour,
 		HistoryMax:             10000,
 		AuditLog:               "stderr",
+		RedisPrefix:            "taskpulse",
+		PresenceInstanceTTL:    15 * time.Second,
 		WSInitTimeout:          3 * time.Second,
 		WSPingInterval:         20 * time.Second,
 		WSWriteTimeout:         10 * time.Second,
@@ -89,8 +91,20 @@ func TestOverrides(t *testing.T) {
 		{"postgresql", map[string]string{"DATABASE_URL": "postgresql:///tp?host=/run/postgresql"}, func(c *Config) {
 			c.DatabaseURL, c.DatabaseKind, c.SQLitePath = "postgresql:///tp?host=/run/postgresql", DatabasePostgres, ""
 		}},
-		{"redis", map[string]string{"REDIS_URL": "redis://localhost:6379/2"}, func(c *Config) { c.RedisURL = "redis://localhost:6379/2" }},
-		{"rediss", map[string]string{"REDIS_URL": "rediss://:pw@cache.example.com"}, func(c *Config) { c.RedisURL = "rediss://:pw@cache.example.com" }},
+		{"redis", map[string]string{"REDIS_URL": "redis://localhost:6379/2"}, func(c *Config) {
+			c.RedisURL, c.RedisMode = "redis://localhost:6379/2", RedisSingle
+		}},
+		{"rediss", map[string]string{"REDIS_URL": "rediss://:pw@cache.example.com"}, func(c *Config) {
+			c.RedisURL, c.RedisMode = "rediss://:pw@cache.example.com", RedisSingle
+		}},
+		{"redis cluster", map[string]string{"REDIS_URL": "redis+cluster://h1:7000,h2:7001"}, func(c *Config) {
+			c.RedisURL, c.RedisMode = "redis+cluster://h1:7000,h2:7001", RedisCluster
+		}},
+		{"redis sentinel", map[string]string{"REDIS_URL": "redis+sentinel://s1,s2/mymaster"}, func(c *Config) {
+			c.RedisURL, c.RedisMode = "redis+sentinel://s1,s2/mymaster", RedisSentinel
+		}},
+		{"redis prefix", map[string]string{"REDIS_PREFIX": "tp-prod:eu.1"}, func(c *Config) { c.RedisPrefix = "tp-prod:eu.1" }},
+		{"instance ttl", map[string]string{"PRESENCE_INSTANCE_TTL": "5s"}, func(c *Config) { c.PresenceInstanceTTL = 5 * time.Second }},
 		{"jwt secret kept raw", map[string]string{"JWT_SECRET": " 0123456789abcdef0123456789abcdef "}, func(c *Config) { c.JWTSecret = " 0123456789abcdef0123456789abcdef " }},
 		{"jwt issuer", map[string]string{"JWT_ISSUER": "https://id.example.com"}, func(c *Config) { c.JWTIssuer = "https://id.example.com" }},
 		{"debug addr", map[string]string{"DEBUG_ADDR": "127.0.0.1:6061"}, func(c *Config) { c.DebugAddr = "127.0.0.1:6061" }},
@@ -176,9 +190,13 @@ func TestInvalid(t *testing.T) {
 		{"db bad postgres url", "DATABASE_URL", "postgres://db:5432/%zz", "not a valid URL"},
 		{"redis wrong scheme", "REDIS_URL", "http://localhost:6379", "redis://"},
 		{"redis no host", "REDIS_URL", "redis:///0", "missing host"},
-		{"redis bad db", "REDIS_URL", "redis://localhost:6379/zero", "database must be a number"},
+		{"redis bad db", "REDIS_URL", "redis://localhost:6379/zero", "invalid database number"},
 		{"redis bad port", "REDIS_URL", "redis://localhost:99999", "port must be"},
-		{"redis unparsable", "REDIS_URL", "redis://local host:6379", "not a valid URL"},
+		{"redis unparsable", "REDIS_URL", "redis://local host:6379", "not a host name"},
+		{"redis prefix braces", "REDIS_PREFIX", "tp{x}", "hash tag"},
+		{"redis prefix space", "REDIS_PREFIX", "tp prod", "letters, digits"},
+		{"instance ttl short", "PRESENCE_INSTANCE_TTL", "500ms", "at least 1s"},
+		{"instance ttl bad", "PRESENCE_INSTANCE_TTL", "soon", "duration"},
 		{"jwks not http", "JWKS_URL", "ftp://id.example.com/jwks", "http:// or https://"},
 		{"jwks relative", "JWKS_URL", "/jwks.json", "http:// or https://"},
 		{"cors path", "CORS_ORIGIN", "http://localhost:3000/app", "no path"},

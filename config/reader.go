@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,26 +153,35 @@ func (r *reader) database(name, v string) (kind, sqlitePath string) {
 	}
 }
 
-func (r *reader) redisURL(name, v string) {
+// redisURL checks REDIS_URL and returns its topology ("" when unset).
+func (r *reader) redisURL(name, v string) string {
 	if v == "" {
-		return
+		return ""
 	}
-	u := r.url(name, v, "a redis:// or rediss:// URL", false, "redis", "rediss")
-	if u == nil {
-		return
+	t, err := ParseRedisURL(v)
+	if err != nil {
+		r.fail(name, redactURL(v), "%v", err)
+		return ""
 	}
-	if u.Host == "" {
-		r.fail(name, redactURL(v), "missing host: want redis://host:port/db")
-		return
+	return t.Mode
+}
+
+// redisPrefix checks REDIS_PREFIX: it starts every key, so it is kept to
+// characters no tool misreads, and without braces, which would make it a
+// Cluster hash tag putting every key of every instance in one slot.
+func (r *reader) redisPrefix(name, def string) string {
+	v := r.str(name, def)
+	if len(v) > 64 {
+		r.fail(name, v, "at most 64 characters")
+		return def
 	}
-	if p := u.Port(); p != "" && !validPort(p, false) {
-		r.fail(name, redactURL(v), "port must be a number from 1 to 65535")
-	}
-	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
-		if n, err := strconv.Atoi(db); err != nil || n < 0 {
-			r.fail(name, redactURL(v), "database must be a number, as in redis://host:6379/0")
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-.:", c)) {
+			r.fail(name, v, "use letters, digits and _ - . : only (braces would make a Cluster hash tag: every key in one slot)")
+			return def
 		}
 	}
+	return v
 }
 
 func (r *reader) httpURL(name, v string) {
@@ -289,12 +299,18 @@ func parseOrigin(o string) (string, string) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), ""
 }
 
-// redactURL hides the password of a URL, also when it does not parse (an
-// error message must not carry a credential into the logs).
+// Redact is rawURL with its passwords hidden (redactURL), for logs and
+// messages outside this package.
+func Redact(rawURL string) string { return redactURL(rawURL) }
+
+// redactURL hides the passwords of a URL — its user's, and those of query
+// parameters (secretParams) — also when it does not parse: an error
+// message must not carry a credential into the logs.
 func redactURL(s string) string {
 	if s == "" {
 		return ""
 	}
+	s = secretParam.ReplaceAllString(s, "${1}xxxxx")
 	if u, err := url.Parse(s); err == nil {
 		return u.Redacted()
 	}
@@ -307,3 +323,6 @@ func redactURL(s string) string {
 	}
 	return s
 }
+
+// secretParam matches a query parameter of secretParams and its value.
+var secretParam = regexp.MustCompile(`(?i)([?&](?:sentinel_)?password=)[^&#]*`)

@@ -55,6 +55,10 @@ type user struct {
 	task       string
 	project    string
 
+	// descs describe open connections (Directory.Open), by id; a
+	// connection opened by Connect has none.
+	descs map[string]Conn
+
 	lastEmit time.Time // last KindActivity or KindOnline change
 	pending  bool      // an activity change waits for lastEmit+ActivityInterval
 	// due is the time of this user's live timer entry; zero: none.
@@ -148,9 +152,14 @@ func (m *Memory) Connect(_ context.Context, userID, connID string) error {
 	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	u := m.userLocked(userID)
+	m.connectLocked(m.userLocked(userID), connID, now)
+	return nil
+}
+
+// connectLocked records that u's connection connID opened at now.
+func (m *Memory) connectLocked(u *user, connID string, now time.Time) {
 	if slices.Contains(u.conns, connID) {
-		return nil
+		return
 	}
 	u.conns = append(u.conns, connID)
 	u.graceEnd = time.Time{}
@@ -165,7 +174,6 @@ func (m *Memory) Connect(_ context.Context, userID, connID string) error {
 		m.activityLocked(u, now)
 	}
 	m.armLocked(u)
-	return nil
 }
 
 // Disconnect implements Presence.
@@ -182,6 +190,7 @@ func (m *Memory) Disconnect(_ context.Context, userID, connID string) error {
 		return nil
 	}
 	u.conns = slices.Delete(u.conns, i, i+1)
+	delete(u.descs, connID)
 	if len(u.conns) == 0 {
 		u.conns = nil
 		u.graceEnd = now.Add(m.opts.OfflineGrace)

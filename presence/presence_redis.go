@@ -218,6 +218,7 @@ func (r *Redis) apply(ctx context.Context, userID string, sweep bool, op func(*t
 				opened, closed := connDiff(before, after)
 				for c, inst := range closed {
 					p.SRem(ctx, r.connsKey(inst), userID+"\x00"+c)
+					p.HDel(ctx, r.descKey(userID), descFields(c)...) // directory_redis.go
 				}
 				for c, inst := range opened {
 					p.SAdd(ctx, r.connsKey(inst), userID+"\x00"+c)

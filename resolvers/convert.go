@@ -53,18 +53,35 @@ func snapshotUsers(us []service.EventUser) []*model.User {
 	return out
 }
 
-// rendered returns the snapshot's list when ctx renders an event (see
-// stream), so a nested field resolves from the event, never from the
-// store: what a recipient sees is what was there at commit. ok is false
-// outside a rendering (a query reads live data).
-func rendered(ctx context.Context, snapshot []*model.User) (_ []*model.User, ok bool) {
+// given returns the members a parent came with: the snapshot's list when
+// ctx renders an event (see stream), so a nested field resolves from the
+// event, never from the store (what a recipient sees is what was there at
+// commit); or the members a mutation answered with (toProjectWith). ok is
+// false otherwise: a query reads live data.
+func given(ctx context.Context, members []*model.User) (_ []*model.User, ok bool) {
 	if _, rendering := realtime.RenderFrom(ctx); !rendering {
-		return nil, false
+		return members, members != nil
 	}
-	if snapshot == nil {
-		snapshot = []*model.User{}
+	if members == nil {
+		members = []*model.User{}
 	}
-	return snapshot, true
+	return members, true
+}
+
+// toProjectWith is a project with the members a mutation read in its unit
+// of work (removeProjectMember: a member who left sees who remains,
+// though they may no longer read the project).
+func toProjectWith(p store.Project, members []store.User) *model.Project {
+	m := toProject(p)
+	m.Members = each(toUser)(members)
+	return m
+}
+
+// toTeamWith is toProjectWith's counterpart for removeTeamMember.
+func toTeamWith(t store.Team, members []store.User) *model.Team {
+	m := toTeam(t)
+	m.Members = each(toUser)(members)
+	return m
 }
 
 func toTeam(t store.Team) *model.Team {

@@ -33,18 +33,14 @@ func TestPrivilegedSubscribeRechecksAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	broker := realtime.NewMemoryBroker(realtime.MemoryBrokerOptions{})
 	hub := realtime.NewHub(realtime.HubOptions{})
-	t.Cleanup(func() { broker.Close(); hub.Close() })
-	if err := broker.Start(hub.Enqueue); err != nil {
-		t.Fatal(err)
-	}
-	svc := service.New(st, broker, nil)
+	t.Cleanup(hub.Close)
+	svc := service.New(st, nopFeed{}, nil)
 	authn, err := auth.NewAuthenticator(auth.Options{Secret: []byte("k"), Users: st})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Resolver{Svc: svc, Hub: hub, Broker: broker, Registry: realtime.NewRegistry(), Auth: authn}
+	r := &Resolver{Svc: svc, Hub: hub, Store: st, Registry: realtime.NewRegistry(), Auth: authn}
 	for _, u := range []store.User{{ID: "alice", Name: "A"}, {ID: "ops", Name: "O", Admin: true}, {ID: "root", Name: "R", Admin: true}} {
 		if _, err := svc.CreateUser(bg, u); err != nil {
 			t.Fatal(err)

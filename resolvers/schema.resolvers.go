@@ -30,8 +30,11 @@ func (r *mutationResolver) AddTeamMember(ctx context.Context, teamID string, use
 
 // RemoveTeamMember is the resolver for the removeTeamMember field.
 func (r *mutationResolver) RemoveTeamMember(ctx context.Context, teamID string, userID string) (*model.Team, error) {
-	t, err := r.Svc.RemoveTeamMember(ctx, teamID, userID)
-	return out(t, err, toTeam)
+	t, members, err := r.Svc.RemoveTeamMember(ctx, teamID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return toTeamWith(t, members), nil
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
@@ -70,8 +73,11 @@ func (r *mutationResolver) AddProjectMember(ctx context.Context, projectID strin
 
 // RemoveProjectMember is the resolver for the removeProjectMember field.
 func (r *mutationResolver) RemoveProjectMember(ctx context.Context, projectID string, userID string) (*model.Project, error) {
-	p, err := r.Svc.RemoveProjectMember(ctx, projectID, userID)
-	return out(p, err, toProject)
+	p, members, err := r.Svc.RemoveProjectMember(ctx, projectID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return toProjectWith(p, members), nil
 }
 
 // CreateTask is the resolver for the createTask field.
@@ -144,10 +150,10 @@ func (r *mutationResolver) RefreshConnection(ctx context.Context, token string) 
 
 // Members is the resolver for the members field.
 func (r *projectResolver) Members(ctx context.Context, obj *model.Project) ([]*model.User, error) {
-	if members, ok := rendered(ctx, obj.Members); ok {
+	if members, ok := given(ctx, obj.Members); ok {
 		return members, nil
 	}
-	us, err := r.Svc.Store().ProjectMembers(ctx, obj.ID)
+	us, err := r.Svc.ProjectMembers(ctx, obj.ID)
 	return out(us, err, each(toUser))
 }
 
@@ -263,10 +269,10 @@ func (r *subscriptionResolver) SystemUpdates(ctx context.Context) (<-chan *model
 
 // Members is the resolver for the members field.
 func (r *teamResolver) Members(ctx context.Context, obj *model.Team) ([]*model.User, error) {
-	if members, ok := rendered(ctx, obj.Members); ok {
+	if members, ok := given(ctx, obj.Members); ok {
 		return members, nil
 	}
-	us, err := r.Svc.Store().TeamMembers(ctx, obj.ID)
+	us, err := r.Svc.TeamMembers(ctx, obj.ID)
 	return out(us, err, each(toUser))
 }
 

@@ -71,15 +71,18 @@ func checkAfter(after *string) error {
 	return errs.E(errs.CursorExpired, "events before this subscription are not kept; refetch, then subscribe without after")
 }
 
-// anchored runs subscribe under the service's ordering lock, passing it the
-// log position the subscription starts at (SubscribeOptions.After). No
-// change commits and publishes while the lock is held, so a store read made
-// in subscribe reflects exactly the events up to after, and the hub applies
-// to the subscription exactly the events after it: a membership change
-// published but not yet dispatched can neither end a subscription it
-// precedes nor deliver it an event from before.
-func (r *Resolver) anchored(subscribe func(after uint64) error) error {
-	return r.Svc.Ordered(func() error { return subscribe(r.Broker.Last().Seq) })
+// anchored passes subscribe the log position the subscription starts at
+// (SubscribeOptions.After): the log head, read before subscribe reads the
+// memberships, so those reflect at least every event up to after, and the
+// hub applies to the subscription the events after it. (Not atomic with
+// the reads: a change committed between them is both read and applied;
+// one consistent snapshot, store.Store.Read, replaces this.)
+func (r *Resolver) anchored(ctx context.Context, subscribe func(after uint64) error) error {
+	head, err := r.Store.LogHead(ctx)
+	if err != nil {
+		return err
+	}
+	return subscribe(uint64(head))
 }
 
 func isTaskEvent(ev *realtime.Event) bool { return strings.HasPrefix(ev.Type, "TASK_") }
@@ -98,8 +101,8 @@ func (r *Resolver) taskUpdates(ctx context.Context, after *string) (<-chan *mode
 	}, func(v auth.Viewer, t *realtime.Target) error {
 		// The memberships read at position after; the hub then follows the
 		// user's joins and leaves from after on.
-		return r.anchored(func(after uint64) error {
-			projects, err := r.Svc.Store().AllUserProjects(ctx, v.UserID)
+		return r.anchored(ctx, func(after uint64) error {
+			projects, err := r.Store.AllUserProjects(ctx, v.UserID)
 			if err != nil {
 				return err
 			}
@@ -139,11 +142,11 @@ func (r *Resolver) projectUpdates(ctx context.Context, projectID string, after *
 		// subscription with FORBIDDEN (EndOnLeave), one before it is already
 		// reflected by the check. An admin who is not a member watches by
 		// their admin rights alone: a demotion ends it (Privileged).
-		return r.anchored(func(after uint64) error {
+		return r.anchored(ctx, func(after uint64) error {
 			if _, err := r.Svc.Project(ctx, projectID); err != nil {
 				return err
 			}
-			privileged, err := r.byAdminRights(ctx, v, r.Svc.Store().IsProjectMember, projectID)
+			privileged, err := r.byAdminRights(ctx, v, r.Store.IsProjectMember, projectID)
 			if err != nil {
 				return err
 			}
@@ -160,7 +163,7 @@ func (r *Resolver) notificationUpdates(ctx context.Context, after *string) (<-ch
 	return stream(ctx, after, func(ev *realtime.Event, d *service.EventData) *model.NotificationEvent {
 		return &model.NotificationEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Notification: toNotification(*d.Notification)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		return r.anchored(func(after uint64) error {
+		return r.anchored(ctx, func(after uint64) error {
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomUser(v.UserID)}, After: after,
 				Accept: isType(service.NotificationSent), Encoder: t.Encoder, Sink: t.Sink,
@@ -174,7 +177,7 @@ func (r *Resolver) systemUpdates(ctx context.Context) (<-chan *model.SystemEvent
 	return stream(ctx, nil, func(ev *realtime.Event, d *service.EventData) *model.SystemEvent {
 		return &model.SystemEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Message: d.Message}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		return r.anchored(func(after uint64) error {
+		return r.anchored(ctx, func(after uint64) error {
 			t.SetSubscription(r.Hub.Subscribe(realtime.SubscribeOptions{
 				UserID: v.UserID, Rooms: []string{realtime.RoomAll}, After: after,
 				Accept: isType(service.SystemUpdate), Encoder: t.Encoder, Sink: t.Sink,
@@ -247,7 +250,7 @@ func (r *Resolver) userActivity(ctx context.Context, userID string) (<-chan *mod
 	return stream(ctx, nil, func(ev *realtime.Event, d *service.EventData) *model.ActivityEvent {
 		return &model.ActivityEvent{Type: model.EventType(ev.Type), Cursor: ev.Cursor, Timestamp: ev.Time, Presence: toPresence(*d.Presence)}
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		return r.anchored(func(after uint64) error {
+		return r.anchored(ctx, func(after uint64) error {
 			access, err := r.Svc.PresenceAccessTo(ctx, userID)
 			if err != nil {
 				return err
@@ -297,11 +300,11 @@ func (r *Resolver) teamUpdates(ctx context.Context, teamID string, after *string
 		}
 		return te
 	}, func(v auth.Viewer, t *realtime.Target) error {
-		return r.anchored(func(after uint64) error {
+		return r.anchored(ctx, func(after uint64) error {
 			if _, err := r.Svc.Team(ctx, teamID); err != nil {
 				return err
 			}
-			privileged, err := r.byAdminRights(ctx, v, r.Svc.Store().IsTeamMember, teamID)
+			privileged, err := r.byAdminRights(ctx, v, r.Store.IsTeamMember, teamID)
 			if err != nil {
 				return err
 			}

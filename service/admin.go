@@ -8,11 +8,6 @@ import (
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// UserRightsChanged is the internal event of a demotion or a disabling: it
-// is delivered to no one (it has no rooms) and carries only its control,
-// which every instance's hub applies in log order.
-const UserRightsChanged = "USER_RIGHTS_CHANGED"
-
 // CloseDisabled is the close code of a disabled user's connections
 // (graphql-transport-ws 4403 Forbidden) and closeDisabledReason its reason.
 const (
@@ -70,8 +65,9 @@ func (s *Service) UpdateUser(ctx context.Context, userID string, ch UserChange) 
 		return store.User{}, errs.E(errs.BadUserInput, "nothing to update")
 	}
 	var u store.User
-	err := s.commit(ctx, func() ([]*realtime.Event, error) {
+	err := s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		now := store.Now()
+		patch := patch // this run's: a retried run revokes at its own now
 		var ctl *realtime.Control
 		switch {
 		case ch.Disabled != nil && *ch.Disabled:
@@ -84,7 +80,7 @@ func (s *Service) UpdateUser(ctx context.Context, userID string, ch UserChange) 
 			patch.AdminRevokedAt = &now
 		}
 		var err error
-		if u, err = s.store.UpdateUser(ctx, userID, patch); err != nil || ctl == nil {
+		if u, err = tx.UpdateUser(ctx, userID, patch); err != nil || ctl == nil {
 			return nil, err
 		}
 		return []*realtime.Event{newEvent(UserRightsChanged, now, EventData{}, ctl)}, nil

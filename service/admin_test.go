@@ -34,7 +34,7 @@ func TestUpdateUserPublishesRightsControls(t *testing.T) {
 		if _, err := f.svc.UpdateUser(admin, "bob", tc.ch); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		evs := f.pub.take()
+		evs := f.take()
 		if tc.want == nil {
 			if len(evs) != 0 {
 				t.Errorf("%s: published %d events, want none", tc.name, len(evs))
@@ -63,7 +63,7 @@ func TestUpdateUserPublishesRightsControls(t *testing.T) {
 	if _, err := f.svc.UpdateUser(admin, "nobody", service.UserChange{Name: &name}); errs.CodeOf(err) != errs.NotFound {
 		t.Errorf("unknown user: %v, want NOT_FOUND", err)
 	}
-	if len(f.pub.take()) != 0 {
+	if len(f.take()) != 0 {
 		t.Error("a refused change published")
 	}
 }

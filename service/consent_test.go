@@ -26,7 +26,8 @@ func (f *fixture) teamOf(creator string, members ...string) store.Team {
 			f.t.Fatal(err)
 		}
 	}
-	f.pub.take()
+	f.take()
+	f.feed.takeLive()
 	return team
 }
 
@@ -39,11 +40,11 @@ func TestConsentEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.pub.take() // the creator's TEAM_MEMBER_ADDED (presence_test.go)
+	f.take() // the creator's TEAM_MEMBER_ADDED (presence_test.go)
 	if _, err := f.svc.AddTeamMember(as("alice"), team.ID, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	evs := f.pub.take()
+	evs := f.take()
 	if len(evs) != 1 || evs[0].Type != service.NotificationSent || evs[0].Control != nil ||
 		len(evs[0].Rooms) != 1 || evs[0].Rooms[0] != realtime.RoomUser("bob") {
 		t.Fatalf("invitation published %+v", evs)
@@ -57,16 +58,16 @@ func TestConsentEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	join := realtime.Control{Op: realtime.Join, UserID: "bob", Room: realtime.RoomTeam(team.ID)}
-	if evs := f.pub.take(); len(evs) != 1 || evs[0].Type != service.TeamMemberAdded || *evs[0].Control != join ||
+	if evs := f.take(); len(evs) != 1 || evs[0].Type != service.TeamMemberAdded || *evs[0].Control != join ||
 		len(evs[0].Rooms) != 1 || evs[0].Rooms[0] != realtime.RoomTeam(team.ID) {
 		t.Fatalf("accept published %+v", evs)
 	}
 
-	if _, err := f.svc.RemoveTeamMember(as("bob"), team.ID, "bob"); err != nil {
+	if _, _, err := f.svc.RemoveTeamMember(as("bob"), team.ID, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	leave := realtime.Control{Op: realtime.Leave, UserID: "bob", Room: realtime.RoomTeam(team.ID)}
-	if evs := f.pub.take(); len(evs) != 1 || evs[0].Type != service.TeamMemberRemoved || *evs[0].Control != leave {
+	if evs := f.take(); len(evs) != 1 || evs[0].Type != service.TeamMemberRemoved || *evs[0].Control != leave {
 		t.Fatalf("leave published %+v", evs)
 	}
 }
@@ -78,7 +79,7 @@ func TestConsentNoOpsPublishNothing(t *testing.T) {
 	if _, err := f.svc.AddTeamMember(as("alice"), team.ID, "carol"); err != nil {
 		t.Fatal(err)
 	}
-	f.pub.take()
+	f.take()
 	cases := []struct {
 		name string
 		run  func() error
@@ -88,18 +89,18 @@ func TestConsentNoOpsPublishNothing(t *testing.T) {
 		{"invite a member", func() error { _, err := f.svc.AddTeamMember(as("alice"), team.ID, "bob"); return err }, ""},
 		{"invite an unknown id", func() error { _, err := f.svc.AddTeamMember(as("alice"), team.ID, "ghost"); return err }, ""},
 		{"accept as a member", func() error { _, err := f.svc.AcceptInvitation(as("bob"), team.ID); return err }, ""},
-		{"remove a non-member", func() error { _, err := f.svc.RemoveTeamMember(as("alice"), team.ID, "ghost"); return err }, ""},
+		{"remove a non-member", func() error { _, _, err := f.svc.RemoveTeamMember(as("alice"), team.ID, "ghost"); return err }, ""},
 		{"decline", func() error { _, err := f.svc.DeclineInvitation(as("carol"), team.ID); return err }, ""},
 		{"accept after declining", func() error { _, err := f.svc.AcceptInvitation(as("carol"), team.ID); return err }, errs.Forbidden},
 		{"a member invites", func() error { _, err := f.svc.AddTeamMember(as("bob"), team.ID, "carol"); return err }, errs.Forbidden},
-		{"the creator leaves first", func() error { _, err := f.svc.RemoveTeamMember(as("alice"), team.ID, "alice"); return err }, errs.BadUserInput},
+		{"the creator leaves first", func() error { _, _, err := f.svc.RemoveTeamMember(as("alice"), team.ID, "alice"); return err }, errs.BadUserInput},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			if err := c.run(); errs.CodeOf(err) != c.code && !(c.code == "" && err == nil) {
 				t.Fatalf("got %v, want %q", err, c.code)
 			}
-			if evs := f.pub.take(); len(evs) != 0 {
+			if evs := f.take(); len(evs) != 0 {
 				t.Fatalf("published %+v", evs)
 			}
 		})

@@ -18,26 +18,25 @@ import (
 // when they are offline — and finds it in `invitations`; until they
 // accept, they see nothing of the team and the team nothing of them.
 
-// invite records the creator's invitation of userID to t and tells the
-// invitee. Inviting twice, inviting a member and inviting an id that does
-// not exist all answer alike and change nothing, after the same store
-// transaction: the inviter cannot tell which ids exist.
-func (s *Service) invite(ctx context.Context, v auth.Viewer, t store.Team, userID string) error {
-	inviter, err := s.store.User(ctx, v.UserID)
+// invite records, in the unit of work tx, the creator's invitation of
+// userID to t and returns the event that tells the invitee. Inviting
+// twice, inviting a member and inviting an id that does not exist all
+// answer alike and change nothing, after the same store calls: the inviter
+// cannot tell which ids exist.
+func (s *Service) invite(ctx context.Context, tx store.Tx, v auth.Viewer, t store.Team, userID string) ([]*realtime.Event, error) {
+	inviter, err := tx.User(ctx, v.UserID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	msg := fmt.Sprintf("%s invited you to the team %q (%s): accept or decline it (acceptInvitation, declineInvitation)",
 		inviter.Name, t.Name, t.ID)
-	return s.commit(ctx, func() ([]*realtime.Event, error) {
-		n, created, err := s.store.CreateInvitation(ctx,
-			store.Invitation{TeamID: t.ID, UserID: userID, InvitedBy: v.UserID},
-			store.Notification{Message: msg})
-		if err != nil || !created {
-			return nil, err
-		}
-		return []*realtime.Event{newEvent(NotificationSent, n.CreatedAt, EventData{Notification: &n}, nil, realtime.RoomUser(userID))}, nil
-	})
+	n, created, err := tx.CreateInvitation(ctx,
+		store.Invitation{TeamID: t.ID, UserID: userID, InvitedBy: v.UserID},
+		store.Notification{Message: msg})
+	if err != nil || !created {
+		return nil, err
+	}
+	return []*realtime.Event{newEvent(NotificationSent, n.CreatedAt, EventData{Notification: &n}, nil, realtime.RoomUser(userID))}, nil
 }
 
 // Invitations lists the caller's pending invitations, oldest first.
@@ -62,23 +61,24 @@ func (s *Service) AcceptInvitation(ctx context.Context, teamID string) (store.Te
 	if err := id("teamId", teamID); err != nil {
 		return store.Team{}, err
 	}
-	t, err := s.store.Team(ctx, teamID)
-	if err != nil {
-		return store.Team{}, err
-	}
-	u, err := s.store.User(ctx, v.UserID)
-	if err != nil {
-		return store.Team{}, err
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		accepted, err := s.store.AcceptInvitation(ctx, teamID, v.UserID)
+	var t store.Team
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if t, err = tx.Team(ctx, teamID); err != nil {
+			return nil, err
+		}
+		u, err := tx.User(ctx, v.UserID)
+		if err != nil {
+			return nil, err
+		}
+		accepted, err := tx.AcceptInvitation(ctx, teamID, v.UserID)
 		if err != nil {
 			return nil, err
 		}
 		if accepted {
 			return []*realtime.Event{teamMemberEvent(TeamMemberAdded, realtime.Join, t, u)}, nil
 		}
-		member, err := s.store.IsTeamMember(ctx, teamID, v.UserID)
+		member, err := tx.IsTeamMember(ctx, teamID, v.UserID)
 		if err != nil || member {
 			return nil, err
 		}
@@ -91,7 +91,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, teamID string) (store.Te
 }
 
 // DeclineInvitation drops the caller's invitation to a team and reports
-// whether there was one. The inviter is not told.
+// whether there was one. The inviter is not told: one store call, no event.
 func (s *Service) DeclineInvitation(ctx context.Context, teamID string) (bool, error) {
 	v, err := viewer(ctx)
 	if err != nil {

@@ -23,13 +23,13 @@ func (s *Service) SendNotification(ctx context.Context, userID, message string) 
 	if err != nil {
 		return store.Notification{}, err
 	}
-	if _, err := s.visibleUser(ctx, v, userID, v.Admin || v.Service); err != nil {
-		return store.Notification{}, err
-	}
 	var n store.Notification
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		if _, err := s.visibleUser(ctx, tx, v, userID, v.Admin || v.Service); err != nil {
+			return nil, err
+		}
 		var err error
-		n, err = s.store.CreateNotification(ctx, store.Notification{UserID: userID, SenderID: v.UserID, Message: msg})
+		n, err = tx.CreateNotification(ctx, store.Notification{UserID: userID, SenderID: v.UserID, Message: msg})
 		if err != nil {
 			return nil, err
 		}
@@ -69,14 +69,22 @@ func (s *Service) MarkNotificationRead(ctx context.Context, notificationID strin
 	if err := id("id", notificationID); err != nil {
 		return store.Notification{}, err
 	}
-	n, err := s.store.Notification(ctx, notificationID)
+	var n store.Notification
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if n, err = tx.Notification(ctx, notificationID); err != nil {
+			return nil, err
+		}
+		if n.UserID != v.UserID {
+			return nil, errs.E(errs.Forbidden, "notification %q is not yours", notificationID)
+		}
+		n, err = tx.MarkNotificationRead(ctx, notificationID)
+		return nil, err
+	})
 	if err != nil {
 		return store.Notification{}, err
 	}
-	if n.UserID != v.UserID {
-		return store.Notification{}, errs.E(errs.Forbidden, "notification %q is not yours", notificationID)
-	}
-	return s.store.MarkNotificationRead(ctx, notificationID)
+	return n, nil
 }
 
 // PublishSystemUpdate broadcasts a message to every connected user: admins
@@ -93,7 +101,7 @@ func (s *Service) PublishSystemUpdate(ctx context.Context, message string) error
 	if err != nil {
 		return err
 	}
-	return s.commit(ctx, func() ([]*realtime.Event, error) {
+	return s.update(ctx, func(store.Tx) ([]*realtime.Event, error) {
 		return []*realtime.Event{newEvent(SystemUpdate, store.Now(), EventData{Message: msg}, nil, realtime.RoomAll)}, nil
 	})
 }

@@ -10,20 +10,8 @@ import (
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// Presence event types (GraphQL EventType values).
-const (
-	UserOnline   = "USER_ONLINE"
-	UserOffline  = "USER_OFFLINE"
-	UserActivity = "USER_ACTIVITY"
-)
-
 // MaxPageLen bounds updatePresence's currentPage.
 const MaxPageLen = 500
-
-// IsPresenceEvent reports whether typ is a USER_* presence event type.
-func IsPresenceEvent(typ string) bool {
-	return typ == UserOnline || typ == UserOffline || typ == UserActivity
-}
 
 // UsePresence gives the service every user's presence: what updatePresence
 // changes, what the presence queries read, and what events show of users'
@@ -56,51 +44,57 @@ func (s *Service) presenceOf(ctx context.Context, userID string) *presence.State
 // or a project with that user, and to the user: one event addressed to
 // their own room and the rooms of all their teams and projects, which
 // userActivity subscriptions listen to (each subscriber's rooms are their
-// own memberships, followed live, so the event reaches exactly the users
-// who share one with the user at that point of the log); and one event per
-// team, addressed to that team's room and carrying the team, for
-// teamUpdates (an event renders the same bytes for every recipient, so a
-// team it shows must be its own). The memberships are read under the
-// ordering lock, like any change's, so a membership change and a presence
-// event are applied in the same order everywhere: once a user leaves the
-// last team they shared, the next presence event does not reach them.
+// own memberships, followed live, so the event reaches the users who share
+// one with the user when their hub receives it); and one event per team,
+// addressed to that team's room and carrying the team, for teamUpdates (an
+// event renders the same bytes for every recipient, so a team it shows
+// must be its own).
 //
-// The events are ephemeral (not history) and carry the state as at the
-// change; rendering them reads nothing.
+// The events are ephemeral: live news, not history, so they never enter
+// the log (Feed.PublishLive) and take no place in its order. They carry
+// the state as at the change, and the team's members as read here;
+// rendering them reads nothing.
 func (s *Service) PublishPresence(ctx context.Context, ch presence.Change) error {
 	typ := ch.Kind.EventType()
 	if typ == "" {
 		return errs.E(errs.Internal, "unknown presence change %d", ch.Kind)
 	}
 	st := ch.State
-	return s.commit(ctx, func() ([]*realtime.Event, error) {
-		teams, err := s.allUserTeams(ctx, st.UserID)
-		if err != nil {
-			return nil, err
+	teams, err := s.allUserTeams(ctx, s.store, st.UserID)
+	if err != nil {
+		return err
+	}
+	projects, err := s.store.AllUserProjects(ctx, st.UserID)
+	if err != nil {
+		return err
+	}
+	rooms := make([]string, 0, 1+len(teams)+len(projects))
+	rooms = append(rooms, realtime.RoomUser(st.UserID))
+	for _, t := range teams {
+		rooms = append(rooms, realtime.RoomTeam(t.ID))
+	}
+	for _, p := range projects {
+		rooms = append(rooms, realtime.RoomProject(p.ID))
+	}
+	now := store.Now()
+	evs := make([]*realtime.Event, 0, 1+len(teams))
+	evs = append(evs, newEvent(typ, now, EventData{Presence: &st}, nil, rooms...))
+	for _, t := range teams {
+		evs = append(evs, newEvent(typ, now, EventData{Team: &t, Presence: &st}, nil, realtime.RoomTeam(t.ID)))
+	}
+	if err := s.seal(ctx, s.store, evs); err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		ev.Ephemeral = true
+		if err := s.feed.PublishLive(ctx, ev); err != nil {
+			return err
 		}
-		projects, err := s.store.AllUserProjects(ctx, st.UserID)
-		if err != nil {
-			return nil, err
+		if s.published != nil {
+			s.published(ev.Type)
 		}
-		rooms := make([]string, 0, 1+len(teams)+len(projects))
-		rooms = append(rooms, realtime.RoomUser(st.UserID))
-		for _, t := range teams {
-			rooms = append(rooms, realtime.RoomTeam(t.ID))
-		}
-		for _, p := range projects {
-			rooms = append(rooms, realtime.RoomProject(p.ID))
-		}
-		now := store.Now()
-		evs := make([]*realtime.Event, 0, 1+len(teams))
-		evs = append(evs, newEvent(typ, now, EventData{Presence: &st}, nil, rooms...))
-		for _, t := range teams {
-			evs = append(evs, newEvent(typ, now, EventData{Team: &t, Presence: &st}, nil, realtime.RoomTeam(t.ID)))
-		}
-		for _, ev := range evs {
-			ev.Ephemeral = true
-		}
-		return evs, nil
-	})
+	}
+	return nil
 }
 
 // PresenceChange is updatePresence's input; nil fields stay as they are,
@@ -149,7 +143,7 @@ func (s *Service) UpdatePresence(ctx context.Context, ch PresenceChange) (presen
 			if err := id("activeTask", *t); err != nil {
 				return presence.State{}, err
 			}
-			if _, _, err := s.readableTask(ctx, v, *t); err != nil {
+			if _, _, err := s.readableTask(ctx, s.store, v, *t); err != nil {
 				return presence.State{}, err
 			}
 		}
@@ -160,7 +154,7 @@ func (s *Service) UpdatePresence(ctx context.Context, ch PresenceChange) (presen
 			if err := id("activeProject", *p); err != nil {
 				return presence.State{}, err
 			}
-			if _, err := s.memberProject(ctx, v, *p); err != nil {
+			if _, err := s.memberProject(ctx, s.store, v, *p); err != nil {
 				return presence.State{}, err
 			}
 		}
@@ -288,7 +282,7 @@ func (s *Service) PresenceAccessTo(ctx context.Context, userID string) (Presence
 	if !shares && !v.Admin {
 		return 0, noSuchUser()
 	}
-	if _, err := s.visibleUser(ctx, v, userID, true); err != nil {
+	if _, err := s.visibleUser(ctx, s.store, v, userID, true); err != nil {
 		return 0, err
 	}
 	if shares {
@@ -299,11 +293,11 @@ func (s *Service) PresenceAccessTo(ctx context.Context, userID string) (Presence
 
 // allUserTeams lists every team of the user, page by page (presence goes
 // to all of them, however many).
-func (s *Service) allUserTeams(ctx context.Context, userID string) ([]store.Team, error) {
+func (s *Service) allUserTeams(ctx context.Context, q store.Queries, userID string) ([]store.Team, error) {
 	var all []store.Team
 	page := store.Page{Limit: store.MaxPageLimit}
 	for {
-		ts, err := s.store.UserTeams(ctx, userID, page)
+		ts, err := q.UserTeams(ctx, userID, page)
 		if err != nil {
 			return nil, err
 		}
@@ -318,7 +312,7 @@ func (s *Service) allUserTeams(ctx context.Context, userID string) ([]store.Team
 // MembershipRooms are the rooms of every team and project userID belongs
 // to: whose members share one with them (presence's audience).
 func (s *Service) MembershipRooms(ctx context.Context, userID string) ([]string, error) {
-	teams, err := s.allUserTeams(ctx, userID)
+	teams, err := s.allUserTeams(ctx, s.store, userID)
 	if err != nil {
 		return nil, err
 	}

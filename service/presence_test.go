@@ -39,7 +39,7 @@ func TestCreateTeamJoinsCreator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	evs := f.pub.take()
+	evs := f.take()
 	join := realtime.Control{Op: realtime.Join, UserID: "alice", Room: realtime.RoomTeam(team.ID)}
 	if len(evs) != 1 || evs[0].Type != service.TeamMemberAdded || evs[0].Control == nil || *evs[0].Control != join {
 		t.Fatalf("createTeam published %+v", evs)
@@ -59,7 +59,7 @@ func TestPublishPresence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.pub.take()
+	f.take()
 	_ = p.Connect(t.Context(), "alice", "c1")
 	if len(*changes) != 1 {
 		t.Fatalf("changes %+v", *changes)
@@ -67,7 +67,10 @@ func TestPublishPresence(t *testing.T) {
 	if err := f.svc.PublishPresence(t.Context(), (*changes)[0]); err != nil {
 		t.Fatal(err)
 	}
-	evs := f.pub.take()
+	if evs := f.take(); len(evs) != 0 {
+		t.Fatalf("presence entered the log: %+v", evs)
+	}
+	evs := f.feed.takeLive()
 	if len(evs) != 3 {
 		t.Fatalf("published %d events, want 3: %+v", len(evs), evs)
 	}
@@ -110,7 +113,7 @@ func TestPublishPresence(t *testing.T) {
 	if err := f.svc.PublishPresence(t.Context(), presence.Change{Kind: presence.KindOffline, State: presence.State{UserID: "dave", Status: presence.Offline}}); err != nil {
 		t.Fatal(err)
 	}
-	if evs := f.pub.take(); len(evs) != 1 || !slices.Equal(evs[0].Rooms, []string{realtime.RoomUser("dave")}) || evs[0].Type != service.UserOffline {
+	if evs := f.feed.takeLive(); len(evs) != 1 || !slices.Equal(evs[0].Rooms, []string{realtime.RoomUser("dave")}) || evs[0].Type != service.UserOffline {
 		t.Errorf("lone user: %+v", evs)
 	}
 }
@@ -246,7 +249,7 @@ func TestPresenceVisibility(t *testing.T) {
 }
 
 // BenchmarkPublishPresence is the cost of one presence change leaving the
-// server: the user's memberships read under the ordering lock, one event
+// server: the user's memberships read, one event
 // for their rooms and one per team (two teams, one project here),
 // snapshots and encoding. It runs on the relay, never on a request.
 func BenchmarkPublishPresence(b *testing.B) {
@@ -255,8 +258,8 @@ func BenchmarkPublishPresence(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	pub := &recorder{}
-	svc := service.New(st, pub, nil)
+	feed := &feedRecorder{}
+	svc := service.New(st, feed, nil)
 	var changes []presence.Change
 	p := presence.NewMemory(presence.Options{SweepEvery: -1, OnChange: func(ch presence.Change) { changes = append(changes, ch) }})
 	defer p.Close()
@@ -287,6 +290,6 @@ func BenchmarkPublishPresence(b *testing.B) {
 		if err := svc.PublishPresence(b.Context(), ch); err != nil {
 			b.Fatal(err)
 		}
-		pub.take()
+		feed.takeLive()
 	}
 }

@@ -19,15 +19,15 @@ func (s *Service) CreateProject(ctx context.Context, name, teamID string) (store
 	if name, err = text("name", name, true, MaxNameLen); err != nil {
 		return store.Project{}, err
 	}
-	if teamID != "" {
-		if _, err := s.Team(ctx, teamID); err != nil {
-			return store.Project{}, err
-		}
-	}
 	var p store.Project
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		if teamID != "" {
+			if _, err := s.memberTeam(ctx, tx, v, teamID); err != nil {
+				return nil, err
+			}
+		}
 		var err error
-		p, err = s.store.CreateProject(ctx, store.Project{Name: name, OwnerID: v.UserID, TeamID: teamID})
+		p, err = tx.CreateProject(ctx, store.Project{Name: name, OwnerID: v.UserID, TeamID: teamID})
 		if err != nil {
 			return nil, err
 		}
@@ -47,27 +47,40 @@ func (s *Service) Project(ctx context.Context, projectID string) (store.Project,
 	if err != nil {
 		return store.Project{}, err
 	}
-	return s.memberProject(ctx, v, projectID)
+	return s.memberProject(ctx, s.store, v, projectID)
+}
+
+// ProjectMembers lists the members of a project the caller may read
+// (Project.members), ordered by id.
+func (s *Service) ProjectMembers(ctx context.Context, projectID string) ([]store.User, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.memberProject(ctx, s.store, v, projectID); err != nil {
+		return nil, err
+	}
+	return s.store.ProjectMembers(ctx, projectID)
 }
 
 // loadProject validates the id and loads the project.
-func (s *Service) loadProject(ctx context.Context, projectID string) (store.Project, error) {
+func (s *Service) loadProject(ctx context.Context, q store.Queries, projectID string) (store.Project, error) {
 	if err := id("projectId", projectID); err != nil {
 		return store.Project{}, err
 	}
-	return s.store.Project(ctx, projectID)
+	return q.Project(ctx, projectID)
 }
 
 // memberProject loads a project and checks the viewer may read it.
-func (s *Service) memberProject(ctx context.Context, v auth.Viewer, projectID string) (store.Project, error) {
-	p, err := s.loadProject(ctx, projectID)
+func (s *Service) memberProject(ctx context.Context, q store.Queries, v auth.Viewer, projectID string) (store.Project, error) {
+	p, err := s.loadProject(ctx, q, projectID)
 	if err != nil {
 		return store.Project{}, err
 	}
 	if v.Admin {
 		return p, nil
 	}
-	ok, err := s.store.IsProjectMember(ctx, projectID, v.UserID)
+	ok, err := q.IsProjectMember(ctx, projectID, v.UserID)
 	if err != nil {
 		return store.Project{}, err
 	}
@@ -78,8 +91,8 @@ func (s *Service) memberProject(ctx context.Context, v auth.Viewer, projectID st
 }
 
 // ownedProject loads a project and checks the viewer owns it (or is admin).
-func (s *Service) ownedProject(ctx context.Context, v auth.Viewer, projectID string) (store.Project, error) {
-	p, err := s.loadProject(ctx, projectID)
+func (s *Service) ownedProject(ctx context.Context, q store.Queries, v auth.Viewer, projectID string) (store.Project, error) {
+	p, err := s.loadProject(ctx, q, projectID)
 	if err != nil {
 		return store.Project{}, err
 	}
@@ -108,21 +121,19 @@ func (s *Service) UpdateProject(ctx context.Context, projectID string, name *str
 	if err != nil {
 		return store.Project{}, err
 	}
-	p, err := s.ownedProject(ctx, v, projectID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if name == nil {
-		return store.Project{}, errs.E(errs.BadUserInput, "nothing to update")
-	}
-	n, err := text("name", *name, true, MaxNameLen)
-	if err != nil {
-		return store.Project{}, err
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		var err error
-		p, err = s.store.UpdateProject(ctx, projectID, store.ProjectPatch{Name: &n})
+	var p store.Project
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		if _, err := s.ownedProject(ctx, tx, v, projectID); err != nil {
+			return nil, err
+		}
+		if name == nil {
+			return nil, errs.E(errs.BadUserInput, "nothing to update")
+		}
+		n, err := text("name", *name, true, MaxNameLen)
 		if err != nil {
+			return nil, err
+		}
+		if p, err = tx.UpdateProject(ctx, projectID, store.ProjectPatch{Name: &n}); err != nil {
 			return nil, err
 		}
 		return []*realtime.Event{newEvent(ProjectUpdated, p.UpdatedAt, EventData{Project: &p}, nil, realtime.RoomProject(p.ID))}, nil
@@ -138,18 +149,18 @@ func (s *Service) DeleteProject(ctx context.Context, projectID string) (string, 
 	if err != nil {
 		return "", err
 	}
-	if _, err := s.ownedProject(ctx, v, projectID); err != nil {
-		return "", err
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		if _, err := s.ownedProject(ctx, tx, v, projectID); err != nil {
+			return nil, err
+		}
 		// The deletion takes the memberships: its events show the members
 		// the project had.
-		members, err := s.store.ProjectMembers(ctx, projectID)
+		members, err := tx.ProjectMembers(ctx, projectID)
 		if err != nil {
 			return nil, err
 		}
 		snap := &Snapshot{ProjectMembers: s.eventUsers(members)}
-		p, tasks, err := s.store.DeleteProject(ctx, projectID)
+		p, tasks, err := tx.DeleteProject(ctx, projectID)
 		if err != nil {
 			return nil, err
 		}
@@ -181,37 +192,41 @@ func (s *Service) AddProjectMember(ctx context.Context, projectID, userID string
 	if err != nil {
 		return store.Project{}, err
 	}
-	p, err := s.ownedProject(ctx, v, projectID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if err := id("userId", userID); err != nil {
-		return store.Project{}, err
-	}
-	u, err := s.visibleUser(ctx, v, userID, v.Admin)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if !v.Admin {
-		ok, err := s.store.SharesTeam(ctx, p.OwnerID, userID)
-		if err == nil && !ok {
-			ok, err = s.store.IsProjectMember(ctx, projectID, userID) // adding again is a no-op
+	var p store.Project
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if p, err = s.ownedProject(ctx, tx, v, projectID); err != nil {
+			return nil, err
 		}
+		if err := id("userId", userID); err != nil {
+			return nil, err
+		}
+		u, err := s.visibleUser(ctx, tx, v, userID, v.Admin)
 		if err != nil {
-			return store.Project{}, err
+			return nil, err
 		}
-		if !ok {
-			return store.Project{}, errs.E(errs.Forbidden, "user %q shares no team with you: invite them to a team first", userID)
+		if !v.Admin {
+			ok, err := tx.SharesTeam(ctx, p.OwnerID, userID)
+			if err == nil && !ok {
+				ok, err = tx.IsProjectMember(ctx, projectID, userID) // adding again is a no-op
+			}
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, errs.E(errs.Forbidden, "user %q shares no team with you: invite them to a team first", userID)
+			}
 		}
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		added, err := s.store.AddProjectMember(ctx, projectID, userID)
+		added, err := tx.AddProjectMember(ctx, projectID, userID)
 		if err != nil || !added {
 			return nil, err
 		}
 		return []*realtime.Event{projectMemberEvent(ProjectMemberAdded, realtime.Join, p, u)}, nil
 	})
-	return p, err
+	if err != nil {
+		return store.Project{}, err
+	}
+	return p, nil
 }
 
 // RemoveProjectMember removes a user from a project: the owner or an admin
@@ -219,47 +234,65 @@ func (s *Service) AddProjectMember(ctx context.Context, projectID, userID string
 // removed. Removing a user who is not a member (or does not exist) changes
 // nothing and answers the project. The removed user's open projectUpdates
 // end with FORBIDDEN and their taskUpdates stop carrying the project.
-func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID string) (store.Project, error) {
+//
+// The answer also holds the project's members as the change left them,
+// read in its unit of work: a member who just left may no longer read them
+// (ProjectMembers) but sees them in the answer, as before they left.
+func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID string) (store.Project, []store.User, error) {
 	v, err := viewer(ctx)
 	if err != nil {
-		return store.Project{}, err
+		return store.Project{}, nil, err
 	}
-	p, err := s.loadProject(ctx, projectID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if err := id("userId", userID); err != nil {
-		return store.Project{}, err
-	}
-	if p.OwnerID != v.UserID && !v.Admin {
-		if userID != v.UserID {
-			return store.Project{}, errs.E(errs.Forbidden, "only the project's owner or an admin removes others; members may leave project %q", projectID)
-		}
-		if _, err := s.memberProject(ctx, v, projectID); err != nil {
-			return store.Project{}, err
-		}
-	}
-	if userID == p.OwnerID {
-		return store.Project{}, errs.E(errs.BadUserInput, "the owner cannot be removed from their project")
-	}
-	// Only a member is read and removed: a user the caller may not see and
-	// an unknown id both end here, alike.
-	member, err := s.store.IsProjectMember(ctx, projectID, userID)
-	if err != nil || !member {
-		return p, err
-	}
-	u, err := s.store.User(ctx, userID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		removed, err := s.store.RemoveProjectMember(ctx, projectID, userID)
-		if err != nil || !removed {
+	var (
+		p       store.Project
+		members []store.User
+	)
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if p, err = s.loadProject(ctx, tx, projectID); err != nil {
 			return nil, err
 		}
-		return []*realtime.Event{projectMemberEvent(ProjectMemberRemoved, realtime.Leave, p, u)}, nil
+		if err := id("userId", userID); err != nil {
+			return nil, err
+		}
+		if p.OwnerID != v.UserID && !v.Admin {
+			if userID != v.UserID {
+				return nil, errs.E(errs.Forbidden, "only the project's owner or an admin removes others; members may leave project %q", projectID)
+			}
+			if _, err := s.memberProject(ctx, tx, v, projectID); err != nil {
+				return nil, err
+			}
+		}
+		if userID == p.OwnerID {
+			return nil, errs.E(errs.BadUserInput, "the owner cannot be removed from their project")
+		}
+		// The removal itself tells whether userID was a member: checking
+		// first would lock the membership shared, and an owner removing a
+		// member while they leave would deadlock (store/postgres). A user
+		// the caller may not see and an unknown id both change nothing,
+		// alike.
+		var events []*realtime.Event
+		u, err := tx.User(ctx, userID)
+		switch {
+		case errs.Is(err, errs.NotFound):
+		case err != nil:
+			return nil, err
+		default:
+			removed, err := tx.RemoveProjectMember(ctx, projectID, userID)
+			if err != nil {
+				return nil, err
+			}
+			if removed {
+				events = append(events, projectMemberEvent(ProjectMemberRemoved, realtime.Leave, p, u))
+			}
+		}
+		members, err = tx.ProjectMembers(ctx, projectID)
+		return events, err
 	})
-	return p, err
+	if err != nil {
+		return store.Project{}, nil, err
+	}
+	return p, members, nil
 }
 
 // projectMemberEvent is PROJECT_MEMBER_ADDED (with Join) or

@@ -9,13 +9,14 @@ import (
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// seal completes the events of one commit with their snapshots and encodes
-// each one's Data, once. It runs under the ordering lock right after the
-// change, so what it reads is the state the change left: the members of a
-// project after a member was added or removed, before any later change.
-// A project's or team's members are read once per commit however many of
-// its events there are (deleting a project publishes one per task).
-func (s *Service) seal(ctx context.Context, events []*realtime.Event) error {
+// seal completes the events of one change with their snapshots and encodes
+// each one's Data, once. It reads on q, the change's unit of work, right
+// after the change, so what it reads is the state the change commits: the
+// members of a project after a member was added or removed, before any
+// later change. A project's or team's members are read once per change
+// however many of its events there are (deleting a project publishes one
+// per task).
+func (s *Service) seal(ctx context.Context, q store.Queries, events []*realtime.Event) error {
 	members := map[string][]EventUser{}
 	list := func(key string, read func() ([]store.User, error)) ([]EventUser, error) {
 		if m, ok := members[key]; ok {
@@ -50,12 +51,12 @@ func (s *Service) seal(ctx context.Context, events []*realtime.Event) error {
 			d.Presence = s.presenceOf(ctx, d.Member.ID) // teamUpdates shows the member's presence
 		}
 		if p := d.Project; p != nil && snap.ProjectMembers == nil {
-			if snap.ProjectMembers, err = list("project:"+p.ID, func() ([]store.User, error) { return s.store.ProjectMembers(ctx, p.ID) }); err != nil {
+			if snap.ProjectMembers, err = list("project:"+p.ID, func() ([]store.User, error) { return q.ProjectMembers(ctx, p.ID) }); err != nil {
 				return fmt.Errorf("members of project %s: %w", p.ID, err)
 			}
 		}
 		if t := d.Team; t != nil && snap.TeamMembers == nil {
-			if snap.TeamMembers, err = list("team:"+t.ID, func() ([]store.User, error) { return s.store.TeamMembers(ctx, t.ID) }); err != nil {
+			if snap.TeamMembers, err = list("team:"+t.ID, func() ([]store.User, error) { return q.TeamMembers(ctx, t.ID) }); err != nil {
 				return fmt.Errorf("members of team %s: %w", t.ID, err)
 			}
 		}

@@ -39,33 +39,30 @@ func (s *Service) Task(ctx context.Context, taskID string) (store.Task, error) {
 	if err != nil {
 		return store.Task{}, err
 	}
-	t, _, err := s.readableTask(ctx, v, taskID)
+	t, _, err := s.readableTask(ctx, s.store, v, taskID)
 	return t, err
 }
 
 // readableTask loads a task, its project (when it has one) and checks the
-// viewer may see it.
-func (s *Service) readableTask(ctx context.Context, v auth.Viewer, taskID string) (store.Task, *store.Project, error) {
+// viewer may see it: its owner, its assignee, a member of its project, or
+// an admin.
+func (s *Service) readableTask(ctx context.Context, q store.Queries, v auth.Viewer, taskID string) (store.Task, *store.Project, error) {
 	if err := id("id", taskID); err != nil {
 		return store.Task{}, nil, err
 	}
-	t, err := s.store.Task(ctx, taskID)
+	t, err := q.Task(ctx, taskID)
 	if err != nil {
 		return store.Task{}, nil, err
 	}
-	var p *store.Project
-	if t.ProjectID != "" {
-		pr, err := s.store.Project(ctx, t.ProjectID)
-		if err != nil {
-			return store.Task{}, nil, err
-		}
-		p = &pr
+	p, err := taskProject(ctx, q, t)
+	if err != nil {
+		return store.Task{}, nil, err
 	}
 	if v.Admin || t.UserID == v.UserID || t.AssignedTo == v.UserID {
 		return t, p, nil
 	}
 	if p != nil {
-		ok, err := s.store.IsProjectMember(ctx, p.ID, v.UserID)
+		ok, err := q.IsProjectMember(ctx, p.ID, v.UserID)
 		if err != nil {
 			return store.Task{}, nil, err
 		}
@@ -76,31 +73,83 @@ func (s *Service) readableTask(ctx context.Context, v auth.Viewer, taskID string
 	return store.Task{}, nil, errs.E(errs.Forbidden, "you may not see task %q", taskID)
 }
 
-// changeableTask checks the viewer may change the task: a project's
-// members change its tasks; a personal task is changed by its owner or
-// assignee; deleting a personal task is its owner's.
-func (s *Service) changeableTask(ctx context.Context, v auth.Viewer, taskID string, deleting bool) (store.Task, *store.Project, error) {
-	t, p, err := s.readableTask(ctx, v, taskID)
+// taskProject is t's project, nil for a personal task.
+func taskProject(ctx context.Context, q store.Queries, t store.Task) (*store.Project, error) {
+	if t.ProjectID == "" {
+		return nil, nil
+	}
+	p, err := q.Project(ctx, t.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// changeableTask checks, in the unit of work tx, that the viewer may change
+// a task, and returns it locked: a project's members change its tasks; a
+// personal task is changed by its owner or assignee; deleting a personal
+// task is its owner's. The lock holds the task as returned until tx ends,
+// so a change that depends on its current state (the previous assignee)
+// decides on the state it changes, and concurrent changes of one task take
+// turns.
+//
+// The reads follow the store's lock order (store/postgres: decide first,
+// then lock the task, then change): the viewer's membership of the task's
+// project and the rules on the task as first read; then decide, the
+// caller's checks of what never changes in a task (its owner and project);
+// then the task's lock, and the rules again on the task as locked.
+func (s *Service) changeableTask(ctx context.Context, tx store.Tx, v auth.Viewer, taskID string, deleting bool,
+	decide func(first store.Task) error) (store.Task, *store.Project, error) {
+	if err := id("id", taskID); err != nil {
+		return store.Task{}, nil, err
+	}
+	first, err := tx.Task(ctx, taskID) // a task never changes project or owner
 	if err != nil {
 		return store.Task{}, nil, err
 	}
-	if v.Admin {
-		return t, p, nil
-	}
-	if p != nil {
-		ok, err := s.store.IsProjectMember(ctx, p.ID, v.UserID)
-		if err != nil {
+	member := false
+	if first.ProjectID != "" && !v.Admin {
+		if member, err = tx.IsProjectMember(ctx, first.ProjectID, v.UserID); err != nil {
 			return store.Task{}, nil, err
 		}
-		if !ok {
-			return store.Task{}, nil, errs.E(errs.Forbidden, "only members of project %q change its tasks", p.ID)
+	}
+	if err := mayChange(v, first, member, deleting); err != nil {
+		return store.Task{}, nil, err
+	}
+	if decide != nil {
+		if err := decide(first); err != nil {
+			return store.Task{}, nil, err
 		}
-		return t, p, nil
 	}
-	if t.UserID == v.UserID || (!deleting && t.AssignedTo == v.UserID) {
-		return t, p, nil
+	t, err := tx.LockTask(ctx, taskID)
+	if err != nil {
+		return store.Task{}, nil, err
 	}
-	return store.Task{}, nil, errs.E(errs.Forbidden, "only the task's owner may delete it")
+	// Again on the task as locked: an assignee's rights hang on its state.
+	if err := mayChange(v, t, member, deleting); err != nil {
+		return store.Task{}, nil, err
+	}
+	p, err := taskProject(ctx, tx, t)
+	if err != nil {
+		return store.Task{}, nil, err
+	}
+	return t, p, nil
+}
+
+// mayChange applies changeableTask's rules to t; member is whether the
+// viewer is a member of t's project.
+func mayChange(v auth.Viewer, t store.Task, member, deleting bool) error {
+	inProject := t.ProjectID != ""
+	owner, assignee := t.UserID == v.UserID, t.AssignedTo == v.UserID
+	switch {
+	case v.Admin, inProject && member, !inProject && (owner || assignee && !deleting):
+		return nil
+	case inProject && (owner || assignee):
+		return errs.E(errs.Forbidden, "only members of project %q change its tasks", t.ProjectID)
+	case !inProject && assignee:
+		return errs.E(errs.Forbidden, "only the task's owner may delete it")
+	}
+	return errs.E(errs.Forbidden, "you may not see task %q", t.ID)
 }
 
 // checkAssignee enforces who a task may be assigned to: a member of its
@@ -108,19 +157,19 @@ func (s *Service) changeableTask(ctx context.Context, v auth.Viewer, taskID stri
 // with the task's owner (or the owner). The assignee must also be a user
 // the caller may see: anyone else is NOT_FOUND, exactly as an id that does
 // not exist; FORBIDDEN is only for users the caller sees anyway.
-func (s *Service) checkAssignee(ctx context.Context, v auth.Viewer, ownerID, projectID, assignee string) error {
+func (s *Service) checkAssignee(ctx context.Context, q store.Queries, v auth.Viewer, ownerID, projectID, assignee string) error {
 	if err := id("assignee", assignee); err != nil {
 		return err
 	}
-	if _, err := s.visibleUser(ctx, v, assignee, v.Admin); err != nil {
+	if _, err := s.visibleUser(ctx, q, v, assignee, v.Admin); err != nil {
 		return err
 	}
 	var ok bool
 	var err error
 	if projectID != "" {
-		ok, err = s.store.IsProjectMember(ctx, projectID, assignee)
+		ok, err = q.IsProjectMember(ctx, projectID, assignee)
 	} else {
-		ok, err = s.store.SharesTeamOrProject(ctx, ownerID, assignee)
+		ok, err = q.SharesTeamOrProject(ctx, ownerID, assignee)
 	}
 	if err != nil {
 		return err
@@ -149,7 +198,7 @@ func (s *Service) Tasks(ctx context.Context, projectID *string, args PageArgs) (
 	if projectID == nil {
 		return s.store.VisibleTasks(ctx, v.UserID, page)
 	}
-	if _, err := s.memberProject(ctx, v, *projectID); err != nil {
+	if _, err := s.memberProject(ctx, s.store, v, *projectID); err != nil {
 		return nil, err
 	}
 	return s.store.ProjectTasks(ctx, *projectID, page)
@@ -169,23 +218,23 @@ func (s *Service) CreateTask(ctx context.Context, in TaskInput) (store.Task, err
 	if err != nil {
 		return store.Task{}, err
 	}
-	var p *store.Project
-	if in.ProjectID != "" {
-		pr, err := s.memberProject(ctx, v, in.ProjectID)
-		if err != nil {
-			return store.Task{}, err
-		}
-		p = &pr
-	}
-	if in.AssignedTo != "" {
-		if err := s.checkAssignee(ctx, v, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
-			return store.Task{}, err
-		}
-	}
 	var t store.Task
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var p *store.Project
+		if in.ProjectID != "" {
+			pr, err := s.memberProject(ctx, tx, v, in.ProjectID)
+			if err != nil {
+				return nil, err
+			}
+			p = &pr
+		}
+		if in.AssignedTo != "" {
+			if err := s.checkAssignee(ctx, tx, v, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
+				return nil, err
+			}
+		}
 		var err error
-		t, err = s.store.CreateTask(ctx, store.Task{
+		t, err = tx.CreateTask(ctx, store.Task{
 			Title: title, Description: desc, Status: store.StatusTodo,
 			ProjectID: in.ProjectID, UserID: v.UserID, AssignedTo: in.AssignedTo,
 		})
@@ -227,14 +276,13 @@ func (s *Service) UpdateTask(ctx context.Context, taskID string, ch TaskChange) 
 	if patch == (store.TaskPatch{}) {
 		return store.Task{}, errs.E(errs.BadUserInput, "nothing to update")
 	}
-	_, p, err := s.changeableTask(ctx, v, taskID, false)
-	if err != nil {
-		return store.Task{}, err
-	}
 	var t store.Task
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		var err error
-		if t, err = s.store.UpdateTask(ctx, taskID, patch); err != nil {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		_, p, err := s.changeableTask(ctx, tx, v, taskID, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		if t, err = tx.UpdateTask(ctx, taskID, patch); err != nil {
 			return nil, err
 		}
 		return []*realtime.Event{taskEvent(TaskUpdated, &t, p, "")}, nil
@@ -242,23 +290,22 @@ func (s *Service) UpdateTask(ctx context.Context, taskID string, ch TaskChange) 
 	return t, err
 }
 
-// AssignTask assigns a task to a user.
+// AssignTask assigns a task to a user. The previous assignee, read under
+// the task's lock in the same unit of work, is told the task left them.
 func (s *Service) AssignTask(ctx context.Context, taskID, userID string) (store.Task, error) {
 	v, err := viewer(ctx)
 	if err != nil {
 		return store.Task{}, err
 	}
-	old, p, err := s.changeableTask(ctx, v, taskID, false)
-	if err != nil {
-		return store.Task{}, err
-	}
-	if err := s.checkAssignee(ctx, v, old.UserID, old.ProjectID, userID); err != nil {
-		return store.Task{}, err
-	}
 	var t store.Task
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		var err error
-		if t, err = s.store.UpdateTask(ctx, taskID, store.TaskPatch{AssignedTo: &userID}); err != nil {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		old, p, err := s.changeableTask(ctx, tx, v, taskID, false, func(first store.Task) error {
+			return s.checkAssignee(ctx, tx, v, first.UserID, first.ProjectID, userID)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if t, err = tx.UpdateTask(ctx, taskID, store.TaskPatch{AssignedTo: &userID}); err != nil {
 			return nil, err
 		}
 		prev := ""
@@ -276,12 +323,12 @@ func (s *Service) DeleteTask(ctx context.Context, taskID string) (string, error)
 	if err != nil {
 		return "", err
 	}
-	_, p, err := s.changeableTask(ctx, v, taskID, true)
-	if err != nil {
-		return "", err
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		t, err := s.store.DeleteTask(ctx, taskID)
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		_, p, err := s.changeableTask(ctx, tx, v, taskID, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		t, err := tx.DeleteTask(ctx, taskID)
 		if err != nil {
 			return nil, err
 		}

@@ -9,23 +9,6 @@ import (
 	"github.com/taskpulse/taskpulse/store"
 )
 
-// Event type names (GraphQL EventType values).
-const (
-	TaskCreated          = "TASK_CREATED"
-	TaskUpdated          = "TASK_UPDATED"
-	TaskDeleted          = "TASK_DELETED"
-	TaskAssigned         = "TASK_ASSIGNED"
-	ProjectCreated       = "PROJECT_CREATED"
-	ProjectUpdated       = "PROJECT_UPDATED"
-	ProjectDeleted       = "PROJECT_DELETED"
-	ProjectMemberAdded   = "PROJECT_MEMBER_ADDED"
-	ProjectMemberRemoved = "PROJECT_MEMBER_REMOVED"
-	TeamMemberAdded      = "TEAM_MEMBER_ADDED"
-	TeamMemberRemoved    = "TEAM_MEMBER_REMOVED"
-	NotificationSent     = "NOTIFICATION_SENT"
-	SystemUpdate         = "SYSTEM_UPDATE"
-)
-
 // CreateTeam creates a team with the caller as creator and first member.
 func (s *Service) CreateTeam(ctx context.Context, name string) (store.Team, error) {
 	v, err := viewer(ctx)
@@ -39,12 +22,12 @@ func (s *Service) CreateTeam(ctx context.Context, name string) (store.Team, erro
 	// Join that adds the team's room to their open subscriptions (the
 	// presence of members who join later reaches their userActivity).
 	var t store.Team
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		var err error
-		if t, err = s.store.CreateTeam(ctx, store.Team{Name: name, CreatedBy: v.UserID}); err != nil {
+		if t, err = tx.CreateTeam(ctx, store.Team{Name: name, CreatedBy: v.UserID}); err != nil {
 			return nil, err
 		}
-		u, err := s.store.User(ctx, v.UserID)
+		u, err := tx.User(ctx, v.UserID)
 		if err != nil {
 			return nil, err
 		}
@@ -59,17 +42,36 @@ func (s *Service) Team(ctx context.Context, teamID string) (store.Team, error) {
 	if err != nil {
 		return store.Team{}, err
 	}
+	return s.memberTeam(ctx, s.store, v, teamID)
+}
+
+// TeamMembers lists the members of a team the caller may read
+// (Team.members), ordered by id.
+func (s *Service) TeamMembers(ctx context.Context, teamID string) ([]store.User, error) {
+	v, err := viewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.memberTeam(ctx, s.store, v, teamID); err != nil {
+		return nil, err
+	}
+	return s.store.TeamMembers(ctx, teamID)
+}
+
+// memberTeam loads a team and checks the viewer may read it: a member, or
+// an admin.
+func (s *Service) memberTeam(ctx context.Context, q store.Queries, v auth.Viewer, teamID string) (store.Team, error) {
 	if err := id("id", teamID); err != nil {
 		return store.Team{}, err
 	}
-	t, err := s.store.Team(ctx, teamID)
+	t, err := q.Team(ctx, teamID)
 	if err != nil {
 		return store.Team{}, err
 	}
 	if v.Admin {
 		return t, nil
 	}
-	ok, err := s.store.IsTeamMember(ctx, teamID, v.UserID)
+	ok, err := q.IsTeamMember(ctx, teamID, v.UserID)
 	if err != nil {
 		return store.Team{}, err
 	}
@@ -95,62 +97,64 @@ func (s *Service) Teams(ctx context.Context, args PageArgs) ([]store.Team, error
 // manages reports whether the viewer manages the team's membership: an
 // admin, or its creator while still a member (a creator who left has
 // abandoned it).
-func (s *Service) manages(ctx context.Context, v auth.Viewer, t store.Team) (bool, error) {
+func (s *Service) manages(ctx context.Context, q store.Queries, v auth.Viewer, t store.Team) (bool, error) {
 	if v.Admin {
 		return true, nil
 	}
 	if t.CreatedBy != v.UserID {
 		return false, nil
 	}
-	return s.store.IsTeamMember(ctx, t.ID, v.UserID)
+	return q.IsTeamMember(ctx, t.ID, v.UserID)
 }
 
-// membershipChange checks the arguments of adding or removing userID on
-// teamID and loads the team, and says whether the caller manages it.
-func (s *Service) membershipChange(ctx context.Context, teamID, userID string) (auth.Viewer, store.Team, bool, error) {
-	v, err := viewer(ctx)
-	if err != nil {
-		return auth.Viewer{}, store.Team{}, false, err
-	}
+// checkMembershipArgs checks the ids of adding or removing userID on teamID.
+func checkMembershipArgs(teamID, userID string) error {
 	if err := id("teamId", teamID); err != nil {
-		return auth.Viewer{}, store.Team{}, false, err
+		return err
 	}
-	if err := id("userId", userID); err != nil {
-		return auth.Viewer{}, store.Team{}, false, err
-	}
-	t, err := s.store.Team(ctx, teamID)
-	if err != nil {
-		return auth.Viewer{}, store.Team{}, false, err
-	}
-	ok, err := s.manages(ctx, v, t)
-	return v, t, ok, err
+	return id("userId", userID)
 }
 
 // AddTeamMember is an admin's immediate add, or the team creator's
 // invitation (see invite). The answer is the team either way.
 func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
-	v, t, ok, err := s.membershipChange(ctx, teamID, userID)
+	v, err := viewer(ctx)
 	if err != nil {
 		return store.Team{}, err
 	}
-	if !ok {
-		return store.Team{}, errs.E(errs.Forbidden, "only the team's creator invites members (an admin adds them)")
-	}
-	if !v.Admin {
-		return t, s.invite(ctx, v, t, userID)
-	}
-	u, err := s.visibleUser(ctx, v, userID, true)
-	if err != nil {
+	if err := checkMembershipArgs(teamID, userID); err != nil {
 		return store.Team{}, err
 	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		added, err := s.store.AddTeamMember(ctx, teamID, userID)
+	var t store.Team
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if t, err = tx.Team(ctx, teamID); err != nil {
+			return nil, err
+		}
+		ok, err := s.manages(ctx, tx, v, t)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, errs.E(errs.Forbidden, "only the team's creator invites members (an admin adds them)")
+		}
+		if !v.Admin {
+			return s.invite(ctx, tx, v, t, userID)
+		}
+		u, err := s.visibleUser(ctx, tx, v, userID, true)
+		if err != nil {
+			return nil, err
+		}
+		added, err := tx.AddTeamMember(ctx, teamID, userID)
 		if err != nil || !added {
 			return nil, err
 		}
 		return []*realtime.Event{teamMemberEvent(TeamMemberAdded, realtime.Join, t, u)}, nil
 	})
-	return t, err
+	if err != nil {
+		return store.Team{}, err
+	}
+	return t, nil
 }
 
 // teamMemberEvent is TEAM_MEMBER_ADDED (with Join) or TEAM_MEMBER_REMOVED
@@ -168,30 +172,54 @@ func teamMemberEvent(typ string, op realtime.ControlOp, t store.Team, u store.Us
 // invited, or does not exist, changes nothing: the same answer, the team.
 // TEAM_MEMBER_REMOVED goes to the team's room, and its Leave takes the
 // room from the leaver's open subscriptions.
-func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (store.Team, error) {
-	v, t, ok, err := s.membershipChange(ctx, teamID, userID)
+//
+// The answer also holds the team's members as the change left them, read
+// in its unit of work: a member who just left may no longer read them
+// (TeamMembers) but sees them in the answer, as before they left.
+func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (store.Team, []store.User, error) {
+	v, err := viewer(ctx)
 	if err != nil {
-		return store.Team{}, err
+		return store.Team{}, nil, err
 	}
-	if !ok && userID == v.UserID {
-		ok, err = s.store.IsTeamMember(ctx, teamID, v.UserID)
-		if err != nil {
-			return store.Team{}, err
-		}
+	if err := checkMembershipArgs(teamID, userID); err != nil {
+		return store.Team{}, nil, err
 	}
-	if !ok {
-		return store.Team{}, errs.E(errs.Forbidden, "only the team's creator or an admin removes others; members may leave team %q", teamID)
-	}
-	err = s.commit(ctx, func() ([]*realtime.Event, error) {
-		removed, err := s.store.RemoveTeamMember(ctx, teamID, userID)
-		if err != nil || !removed {
+	var (
+		t       store.Team
+		members []store.User
+	)
+	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if t, err = tx.Team(ctx, teamID); err != nil {
 			return nil, err
 		}
-		u, err := s.store.User(ctx, userID)
+		ok, err := s.manages(ctx, tx, v, t)
+		if err == nil && !ok && userID == v.UserID {
+			ok, err = tx.IsTeamMember(ctx, teamID, v.UserID)
+		}
 		if err != nil {
 			return nil, err
 		}
-		return []*realtime.Event{teamMemberEvent(TeamMemberRemoved, realtime.Leave, t, u)}, nil
+		if !ok {
+			return nil, errs.E(errs.Forbidden, "only the team's creator or an admin removes others; members may leave team %q", teamID)
+		}
+		removed, err := tx.RemoveTeamMember(ctx, teamID, userID)
+		if err != nil {
+			return nil, err
+		}
+		var events []*realtime.Event
+		if removed {
+			u, err := tx.User(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, teamMemberEvent(TeamMemberRemoved, realtime.Leave, t, u))
+		}
+		members, err = tx.TeamMembers(ctx, teamID)
+		return events, err
 	})
-	return t, err
+	if err != nil {
+		return store.Team{}, nil, err
+	}
+	return t, members, nil
 }

@@ -62,7 +62,7 @@ func (s *Service) User(ctx context.Context, userID string) (store.User, error) {
 	if err := id("id", userID); err != nil {
 		return store.User{}, err
 	}
-	return s.visibleUser(ctx, v, userID, v.Admin)
+	return s.visibleUser(ctx, s.store, v, userID, v.Admin)
 }
 
 // noSuchUser is the one answer for a user id the caller may not see,
@@ -77,9 +77,9 @@ func noSuchUser() error {
 // services for notifications). A user the viewer may not see and an id
 // nobody has get the same error after the same queries: the sharing check
 // runs first, on ids alone, and the user is read only once it passed.
-func (s *Service) visibleUser(ctx context.Context, v auth.Viewer, userID string, everyone bool) (store.User, error) {
+func (s *Service) visibleUser(ctx context.Context, q store.Queries, v auth.Viewer, userID string, everyone bool) (store.User, error) {
 	if !everyone {
-		ok, err := s.store.SharesTeamOrProject(ctx, v.UserID, userID)
+		ok, err := q.SharesTeamOrProject(ctx, v.UserID, userID)
 		if err != nil {
 			return store.User{}, err
 		}
@@ -87,7 +87,7 @@ func (s *Service) visibleUser(ctx context.Context, v auth.Viewer, userID string,
 			return store.User{}, noSuchUser()
 		}
 	}
-	u, err := s.store.User(ctx, userID)
+	u, err := q.User(ctx, userID)
 	if errs.Is(err, errs.NotFound) {
 		return store.User{}, noSuchUser()
 	}

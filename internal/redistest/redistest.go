@@ -4,6 +4,10 @@
 // parallel against one shared server and leave nothing behind. It never
 // flushes a database: the server may be shared.
 //
+// For what must not happen to a shared server — an outage, a restart that
+// loses everything, a Redis Cluster — StartServer and StartCluster run
+// redis-server processes of the test's own on loopback ports.
+//
 // Without a reachable server the test is skipped, with the reason; under
 // CI=true it fails instead, because CI must run these tests.
 package redistest

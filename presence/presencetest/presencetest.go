@@ -17,7 +17,7 @@ import (
 
 // Factory returns a fresh, empty implementation configured with opts
 // (Clock, OnChange and a negative SweepEvery included: the suite sweeps).
-// It must implement presence.Sweeper. The suite closes it.
+// It must implement presence.Sweeper and presence.Directory. The suite closes it.
 type Factory func(t *testing.T, opts presence.Options) presence.Presence
 
 // Durations the suite configures.
@@ -187,6 +187,7 @@ func Run(t *testing.T, f Factory) {
 		{"IdempotentConnections", testIdempotent},
 		{"UsersIndependent", testUsersIndependent},
 		{"Concurrent", testConcurrent},
+		{"Directory", testDirectory},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newRig(t, f)) })

@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
+	"github.com/taskpulse/taskpulse/internal/pgtest"
 	"github.com/taskpulse/taskpulse/store"
+	"github.com/taskpulse/taskpulse/store/storetest"
 )
 
 // createTaskLogged is CreateTask as the service will run it: in a unit of
@@ -44,4 +47,20 @@ func BenchmarkCreateTaskLoggedParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mutations/s")
+}
+
+// Units of work as the service runs a task change (check, UpdateTask, one
+// entry), by 1, 4 and 16 concurrent writers on different tasks, with and
+// without the entry: the cost of ordering the log by log_head's row lock.
+// The pool has a connection per writer, so the writers really overlap.
+func BenchmarkMutations(b *testing.B) {
+	for _, logged := range []bool{true, false} {
+		for _, writers := range []int{1, 4, 16} {
+			name := fmt.Sprintf("writers=%d/logged=%v", writers, logged)
+			b.Run(name, func(b *testing.B) {
+				s := openT(b, pgtest.NewDatabase(b), Options{MaxConns: max(4, writers)})
+				storetest.BenchMutations(b, s, writers, logged)
+			})
+		}
+	}
 }

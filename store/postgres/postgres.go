@@ -1,86 +1,3 @@
-// Package postgres owns taskpulse's PostgreSQL adapter of store.Store: the
-// connection pool (pgx v5's pgxpool), the embedded schema migrations and the
-// SQL behind every Store method. store/storetest is its contract, as it is
-// store/sqlite's; the schema is store/sqlite's, ported (TIMESTAMPTZ at the
-// store's microsecond precision, BOOLEAN, the same keys, indexes and
-// cascades).
-//
-// # Concurrency
-//
-// SQLite gets its guarantees from a single writer. Here many connections,
-// and later many instances, write at once, so each guarantee comes from a
-// statement, a transaction or a row lock in the database, none from a lock
-// in this process.
-//
-// A write that fits one statement is one statement. UpdateTask is UPDATE …
-// SET version = version + 1 … RETURNING: concurrent updates of a task queue
-// on its row lock and each starts from the row the previous one committed,
-// so each gets its own version. UpdateUser keeps the later revocation with
-// GREATEST; UpdateProject, DeleteTask and MarkNotificationRead are single
-// statements too. Creates insert with ON CONFLICT (id) DO NOTHING: a taken
-// id is a row count of zero (BadUserInput), never a failed statement.
-//
-// A write of several statements runs in one READ COMMITTED transaction (set
-// explicitly, whatever the server's default) and first locks the row its
-// decision depends on; each statement after the lock sees what the previous
-// holder committed:
-//
-//   - A team's members and invitations change only under the team's row
-//     lock (SELECT … FOR NO KEY UPDATE, which leaves foreign-key checks
-//     free): invite, accept, add and remove take turns per team, so of 8
-//     concurrent accepts one consumes the invitation, a member is never also
-//     invited, and the creator leaves last even while an invitee accepts.
-//   - A parent a write depends on is pinned with FOR KEY SHARE, the lock a
-//     foreign key takes: a project cannot be deleted between the check and
-//     the insert of its task or member. DeleteProject locks the project FOR
-//     UPDATE, so it waits for those inserts, deletes them too, and returns
-//     the tasks as it deleted them (DELETE … RETURNING).
-//   - SetSettingIfAbsent is INSERT … ON CONFLICT DO NOTHING, which waits for
-//     a concurrent insert of the key to commit, then a SELECT: a new
-//     statement, a new snapshot, which sees the winner.
-//
-// Listings read their parent and its children in one REPEATABLE READ, READ
-// ONLY transaction: one snapshot, as SQLite's read transactions give.
-//
-// SERIALIZABLE with retries would also be correct, but every conflict here
-// is on a row we can name; locking it makes the wait explicit, costs nothing
-// when there is no contention, and retries nothing, where SERIALIZABLE aborts
-// transactions under exactly the contention the contract creates (8 writers
-// on one task) and keeps predicate locks on every read. No method waits on
-// two locks that another takes in the other order (a team or project before
-// its rows; pins conflict only with deletes), so these transactions do not
-// deadlock.
-//
-// # Units of work and the log
-//
-// Every method is written once, on db, against querier: what *pgxpool.Pool
-// and pgx.Tx have in common. Store is db on the pool, where each method runs
-// alone (in its own transaction when it has several statements). Update
-// runs fn on db over one READ COMMITTED pgx.Tx (the unit of work's Tx):
-// write and read then run their statements directly in it, so
-// authorization reads, several changes and log entries commit or roll back
-// together without rewriting a query, and the locking argument above holds
-// inside it as it does per method. A method that fails inside a unit may
-// have done part of its work or aborted the transaction: fn returns the
-// error and Update rolls back.
-//
-// The log's order is decided by the row of log_head. If fn appended n > 0
-// entries, Update's last statement before COMMIT is one UPDATE log_head
-// SET seq = seq + n … RETURNING that also inserts the entries with the n
-// seqs it skipped over. The UPDATE takes the row's lock and keeps it until
-// the transaction ends. A second unit reaching its UPDATE meanwhile waits
-// for that lock, that is for the first to commit (or roll back), and then,
-// READ COMMITTED, re-reads the row as committed and numbers after it. So a
-// unit holds seqs above N only once the unit holding N has committed and
-// is visible: seq order is commit order, across connections and instances,
-// and no reader that sees N+1 can miss N. A rolled back unit's UPDATE is
-// rolled back with it, so seqs have no gaps (a SEQUENCE would leave gaps
-// and number in call order, not commit order). The lock is held from that
-// last statement to the commit only, and it is every unit's last lock: the
-// holder waits for nothing another unit holds, so it cannot be part of a
-// deadlock. A unit without entries never touches log_head: reads and
-// event-less writes do not queue on it. Trimming deletes a prefix of
-// event_log and never touches log_head, so it does not wait for writers.
 package postgres
 
 import (
@@ -135,10 +52,12 @@ type querier interface {
 
 // db runs the store's methods on q. With pool set, q is the pool and
 // methods open their own transactions; with pool nil, q is a caller's
-// transaction and everything runs in it.
+// transaction and everything runs in it: a unit of work's (unit set: its
+// decision reads lock what they read) or a Read snapshot's.
 type db struct {
 	q    querier
 	pool *pgxpool.Pool
+	unit bool
 }
 
 // Open connects to the database at url (postgres:// or postgresql://, with
@@ -191,13 +110,17 @@ func (s *Store) Close() error {
 }
 
 // write runs fn atomically: in a new READ COMMITTED transaction on the
-// pool, committed unless fn fails, or directly in the caller's transaction.
+// pool, committed unless fn fails (and run again, as Update does, if the
+// database broke a deadlock by aborting it), or directly in the caller's
+// transaction.
 func (d db) write(ctx context.Context, fn func(q querier) error) error {
 	if d.pool == nil {
 		return fn(d.q)
 	}
-	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
-		func(tx pgx.Tx) error { return fn(tx) })
+	return retrying(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
+			func(tx pgx.Tx) error { return fn(tx) })
+	})
 }
 
 // read runs fn on one snapshot: a REPEATABLE READ, READ ONLY transaction on
@@ -323,6 +246,17 @@ func pin(ctx context.Context, q querier, k kind, id string) error {
 		return notFound(k, id)
 	}
 	return err
+}
+
+// lockedExists runs a locking query whose row, if any, is one true: it
+// reports whether there was a row (and so a lock).
+func lockedExists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, query, args...).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return ok, err
 }
 
 // scanner is a pgx.Row or pgx.Rows.

@@ -2,9 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/taskpulse/taskpulse/store"
+	"github.com/taskpulse/taskpulse/store/storetest"
 )
 
 // createTaskLogged is CreateTask as the service will run it: in a unit of
@@ -42,4 +45,19 @@ func BenchmarkCreateTaskLoggedParallel(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mutations/s")
+}
+
+// Units of work as the service runs a task change (check, UpdateTask, one
+// entry), by 1, 4 and 16 concurrent writers on different tasks, with and
+// without the entry, on a file database: the figures to compare with
+// store/postgres's.
+func BenchmarkMutations(b *testing.B) {
+	for _, logged := range []bool{true, false} {
+		for _, writers := range []int{1, 4, 16} {
+			b.Run(fmt.Sprintf("writers=%d/logged=%v", writers, logged), func(b *testing.B) {
+				s := openT(b, filepath.Join(b.TempDir(), "bench.db"))
+				storetest.BenchMutations(b, s, writers, logged)
+			})
+		}
+	}
 }
