@@ -2,10 +2,10 @@
 // the server binary once per test process (with the failpoints build tag),
 // starts instances of it as real OS processes sharing a PostgreSQL
 // database and a Redis (each test its own database and key prefix, so
-// tests run in parallel), kills and stops them, starts private
-// redis-servers and Redis Clusters on loopback ports for outage tests, and
-// speaks to the instances as clients do: GraphQL over HTTP and
-// graphql-transport-ws subscriptions (internal/wsclient).
+// tests run in parallel), kills and stops them, and speaks to them as
+// clients do: GraphQL over HTTP and graphql-transport-ws subscriptions
+// (internal/wsclient). Redis servers and Clusters of a test's own, for
+// outages and Cluster tests, come from internal/redistest.
 //
 // Every process it starts is ended when its test ends, and its output is
 // shown in the test log when the test failed.

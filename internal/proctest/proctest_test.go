@@ -1,7 +1,6 @@
 package proctest
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -56,48 +55,5 @@ func TestInstanceLifecycle(t *testing.T) {
 	b.Stop()
 	if st := b.Wait(0); st == nil || st.ExitCode() != 0 {
 		t.Fatalf("stopped instance: %v", st)
-	}
-}
-
-// A persistent server keeps its data across a crash; another comes back empty.
-func TestRedisServerRestart(t *testing.T) {
-	for _, persist := range []bool{true, false} {
-		t.Run(fmt.Sprint("persist=", persist), func(t *testing.T) {
-			r := StartRedis(t, RedisOptions{Persist: persist})
-			rdb := r.Client()
-			ctx := context.Background()
-			if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
-				t.Fatal(err)
-			}
-			r.Kill()
-			if rdb.Ping(ctx).Err() == nil {
-				t.Fatal("killed server answers")
-			}
-			r.Restart()
-			n, err := rdb.Exists(ctx, "k").Result()
-			if err != nil || (n == 1) != persist {
-				t.Fatalf("after restart: exists=%d err=%v, want kept=%v", n, err, persist)
-			}
-		})
-	}
-}
-
-// The cluster serves keys of every slot, spread over its masters.
-func TestRedisClusterForms(t *testing.T) {
-	rc := StartRedisCluster(t, 3)
-	rdb := rc.Client(t)
-	ctx := context.Background()
-	for i := range 30 {
-		if err := rdb.Set(ctx, fmt.Sprint("key", i), i, 0).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range rc.Nodes {
-		if size, err := n.Client().DBSize(ctx).Result(); err != nil || size == 0 {
-			t.Fatalf("node :%d holds %d keys (%v): the slots are not spread", n.Port, size, err)
-		}
-	}
-	if !strings.HasPrefix(rc.URL(), "redis://127.0.0.1:") || strings.Count(rc.URL(), "addr=") != 2 {
-		t.Fatalf("URL %s", rc.URL())
 	}
 }

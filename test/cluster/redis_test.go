@@ -1,20 +1,21 @@
 package cluster
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/taskpulse/taskpulse/internal/proctest"
+	"github.com/taskpulse/taskpulse/internal/redistest"
 	"github.com/taskpulse/taskpulse/internal/testsvc"
 )
 
 // redisDown kills r and checks what clients see meanwhile: every change
 // still commits (through either instance), both instances report
 // themselves not ready, neither crashes. It returns the titles written.
-func redisDown(t *testing.T, r *proctest.RedisServer, p string, on ...*proctest.Instance) []string {
+func redisDown(t *testing.T, r *redistest.Server, p string, on ...*proctest.Instance) []string {
 	t.Helper()
 	r.Kill()
 	outageWrites := []string{"during 1", "during 2", "during 3"}
@@ -47,7 +48,8 @@ func redisDown(t *testing.T, r *proctest.RedisServer, p string, on ...*proctest.
 // is back; live delivery goes on; nothing crashed.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
-	redisRoundTrip(t, proctest.RedisOptions{Persist: true})
+	// An append-only file fsynced at every write: the data survives.
+	redisRoundTrip(t, "--appendonly", "yes", "--appendfsync", "always")
 }
 
 // TestRedisRestartedEmpty: Redis (the test's own) crashes and comes back
@@ -59,11 +61,11 @@ func TestRedisOutage(t *testing.T) {
 // history with the data.)
 func TestRedisRestartedEmpty(t *testing.T) {
 	t.Parallel()
-	redisRoundTrip(t, proctest.RedisOptions{})
+	redisRoundTrip(t)
 }
 
-func redisRoundTrip(t *testing.T, opts proctest.RedisOptions) {
-	r := proctest.StartRedis(t, opts)
+func redisRoundTrip(t *testing.T, redisArgs ...string) {
+	r := ownRedis(t, redisArgs...)
 	c := proctest.New(t, proctest.Options{RedisURL: r.URL()})
 	c.Users("alice")
 	a, b := c.Start("A", nil), c.Start("B", nil)
@@ -77,7 +79,7 @@ func redisRoundTrip(t *testing.T, opts proctest.RedisOptions) {
 	createTask(b, "alice", "missed", p, "")
 	written := append([]string{"before", "missed"}, redisDown(t, r, p, a, b)...)
 
-	r.Restart()
+	r.Start()
 	for _, i := range []*proctest.Instance{a, b} {
 		i.WaitReady(t, 30*time.Second)
 	}
@@ -111,8 +113,8 @@ func redisRoundTrip(t *testing.T, opts proctest.RedisOptions) {
 // together in one slot.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
-	rc := proctest.StartRedisCluster(t, 3)
-	c := proctest.New(t, proctest.Options{RedisURL: rc.URL(), Prefix: "tpcluster-" + testsvc.RandomHex(4)})
+	rc := redistest.StartCluster(t, 3)
+	c := proctest.New(t, proctest.Options{RedisURL: "redis+cluster://" + strings.Join(rc.Addrs(), ","), Prefix: "tpcluster-" + testsvc.RandomHex(4)})
 	c.Users("alice", "bob")
 	a, b := c.Start("A", nil), c.Start("B", nil)
 	createTeam(a, "alice", "T", "bob")
@@ -147,15 +149,28 @@ func TestRedisCluster(t *testing.T) {
 	}
 }
 
-func clusterKeys(t *testing.T, rc *proctest.RedisCluster) []string {
+// ownRedis is a redis-server of the test's own (internal/redistest), its
+// log shown when the test fails.
+func ownRedis(t *testing.T, args ...string) *redistest.Server {
+	t.Helper()
+	r := redistest.StartServer(t, args...)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- redis-server %s log:\n%s", r.Addr, r.Log())
+		}
+	})
+	return r
+}
+
+func clusterKeys(t *testing.T, rc *redistest.Cluster) []string {
 	t.Helper()
 	ctx, cancel := timeout(5 * time.Second)
 	defer cancel()
 	var keys []string
 	for _, n := range rc.Nodes {
-		k, err := n.Client().Keys(ctx, "*").Result()
+		k, err := n.Client(t).Keys(ctx, "*").Result()
 		if err != nil {
-			t.Fatal(fmt.Errorf("KEYS on :%d: %w", n.Port, err))
+			t.Fatalf("KEYS on %s: %v", n.Addr, err)
 		}
 		keys = append(keys, k...)
 	}
