@@ -65,6 +65,9 @@ type Subscription struct {
 	sink       Sink
 	enc        *encState
 	state      atomic.Uint32
+	// stop, if set, is called by Unsubscribe: it cancels a resumed
+	// subscription's catching up (Resumer). Set before s is published.
+	stop func()
 
 	// Guarded by Hub.mu.
 	rooms map[string]int // room → index of this subscription in it
@@ -79,10 +82,23 @@ type Subscription struct {
 // required (a nil one is a programming error and panics). After Close,
 // Subscribe returns an inert subscription that receives nothing.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
+	s := newSubscription(h, opts)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.state.Store(subEnded)
+		return s
+	}
+	h.registerLocked(s, opts.Encoder, opts.Rooms)
+	return s
+}
+
+// newSubscription builds s from opts, not yet registered.
+func newSubscription(h *Hub, opts SubscribeOptions) *Subscription {
 	if opts.Sink == nil || opts.Encoder == nil {
 		panic("realtime: Subscribe needs a Sink and an Encoder")
 	}
-	s := &Subscription{
+	return &Subscription{
 		hub:        h,
 		userID:     opts.UserID,
 		after:      opts.After,
@@ -93,14 +109,12 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		sink:       opts.Sink,
 		rooms:      make(map[string]int, len(opts.Rooms)),
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		s.state.Store(subEnded)
-		return s
-	}
-	s.enc = h.encoderLocked(opts.Encoder)
-	for _, r := range opts.Rooms {
+}
+
+// registerLocked indexes s: its encoder, rooms and user.
+func (h *Hub) registerLocked(s *Subscription, enc Encoder, rooms []string) {
+	s.enc = h.encoderLocked(enc)
+	for _, r := range rooms {
 		if r != "" {
 			h.listenLocked(s, r)
 		}
@@ -109,7 +123,6 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		h.users[s.userID] = append(h.users[s.userID], s)
 	}
 	h.subs.Add(1)
-	return s
 }
 
 // Unsubscribe removes the subscription; it is idempotent, safe from any
@@ -120,6 +133,9 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 func (s *Subscription) Unsubscribe() {
 	if !s.state.CompareAndSwap(subActive, subUnsubscribed) {
 		return
+	}
+	if s.stop != nil {
+		s.stop()
 	}
 	h := s.hub
 	h.mu.Lock()
