@@ -249,6 +249,13 @@ type Queries interface {
 
 	CreateTask(ctx context.Context, t Task) (Task, error)
 	Task(ctx context.Context, id string) (Task, error)
+	// LockTask returns the task, as Task does, and inside a unit of work
+	// also keeps it from changing under the unit until it ends: a decision
+	// on the task's current state (the previous assignee a reassignment
+	// notifies) then holds when the unit commits, because a concurrent unit
+	// that locks or changes the task waits for it and starts from what it
+	// committed. Alone, or in a Read, it is Task.
+	LockTask(ctx context.Context, id string) (Task, error)
 	// UpdateTask applies the patch, bumps Version and UpdatedAt, atomically.
 	UpdateTask(ctx context.Context, id string, patch TaskPatch) (Task, error)
 	// DeleteTask deletes the task and returns it as it was.
@@ -304,6 +311,23 @@ type Store interface {
 	// left as they were.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 
+	// Read runs fn on one consistent snapshot of the database, read only,
+	// and takes no lock that a writer waits for. Every read in fn, LogHead
+	// included, sees the same state: the log head P and the data exactly as
+	// the units of work that appended the entries 1..P committed it, and
+	// nothing of a unit with an entry above P. (A unit that appended nothing
+	// has no place in the log: its changes are in the snapshot or not, as
+	// they committed before or after it.) That is what a subscription
+	// anchors on: its memberships and the position P read together, so
+	// that the entries after P are exactly the changes it has not seen.
+	//
+	// Writes through tx fail with an internal error (on PostgreSQL the
+	// failed statement also ends the snapshot: fn returns the error). As
+	// with Update, tx is valid only until fn returns and fn uses tx, never
+	// the Store: on SQLite's ":memory:" the snapshot holds the only
+	// connection. Read returns fn's error.
+	Read(ctx context.Context, fn func(tx ReadTx) error) error
+
 	// Ping checks the database is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close() error
@@ -317,6 +341,15 @@ type Tx interface {
 	// commits (nil ones are skipped). The pointers are kept until then: the
 	// commit writes the assigned Seq (and At, when zero) into them.
 	Append(entries ...*LogEntry)
+}
+
+// ReadTx is one consistent read snapshot (Store.Read): the data methods,
+// whose writes fail, and the log head of the same snapshot.
+type ReadTx interface {
+	Queries
+	// LogHead is the head of the log as of the snapshot: every entry up to
+	// it, and no later one, has its unit's changes in the snapshot.
+	LogHead(ctx context.Context) (int64, error)
 }
 
 // NewID returns prefix + "_" + 16 random base32 characters (80 bits).

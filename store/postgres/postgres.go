@@ -81,6 +81,30 @@
 // deadlock. A unit without entries never touches log_head: reads and
 // event-less writes do not queue on it. Trimming deletes a prefix of
 // event_log and never touches log_head, so it does not wait for writers.
+//
+// # Read snapshots
+//
+// Read runs on one REPEATABLE READ, READ ONLY transaction whose snapshot is
+// taken by its first statement, the read of log_head, and sees head P.
+// Every unit with an entry up to P is in that snapshot, and no unit with an
+// entry above P:
+//
+//   - The version of log_head with seq P was written by the unit U that
+//     numbered P, so U committed and is visible. Each unit with entries
+//     before U's moved log_head before U did, and U's UPDATE could only
+//     read their value once they released the row lock. PostgreSQL makes a
+//     transaction visible to new snapshots (ProcArrayEndTransaction) before
+//     it releases its locks, so each of them was visible before U even took
+//     the lock, hence before our snapshot, which came after U's commit.
+//     Visibility for new snapshots never goes back, so they are all in it.
+//   - A unit with an entry above P moved log_head after U (from P or
+//     later). Were it visible, the snapshot's log_head would be its version
+//     or a later one, not P.
+//
+// A transaction's changes become visible together, so "a unit is visible"
+// means all its rows are, its memberships, tasks and entries alike. Units
+// without entries never touch log_head and are in the snapshot or not, as
+// they committed before or after it.
 package postgres
 
 import (
@@ -135,10 +159,12 @@ type querier interface {
 
 // db runs the store's methods on q. With pool set, q is the pool and
 // methods open their own transactions; with pool nil, q is a caller's
-// transaction and everything runs in it.
+// transaction and everything runs in it: a unit of work's (unit set: its
+// decision reads lock what they read) or a Read snapshot's.
 type db struct {
 	q    querier
 	pool *pgxpool.Pool
+	unit bool
 }
 
 // Open connects to the database at url (postgres:// or postgresql://, with

@@ -31,6 +31,11 @@ const (
 		WHERE t.id = $1
 			AND (COALESCE($5, '') = '' OR EXISTS (SELECT 1 FROM users WHERE id = $5))
 		RETURNING ` + taskCols
+	// lockTaskQuery reads a task and keeps it from changing until the unit
+	// of work ends. FOR NO KEY UPDATE is the lock UpdateTask's UPDATE takes
+	// (so a LockTask then UpdateTask holds one lock throughout) and leaves
+	// foreign-key checks of rows that reference the task free.
+	lockTaskQuery   = getTaskQuery + ` FOR NO KEY UPDATE OF t`
 	deleteTaskQuery = `DELETE FROM tasks t WHERE t.id = $1 RETURNING ` + taskCols
 	// deleteProjectTasksQuery deletes a project's tasks and returns them as
 	// deleted (a concurrent update finishes first), in listing order.
@@ -152,6 +157,16 @@ func (d db) CreateTask(ctx context.Context, t store.Task) (store.Task, error) {
 func (d db) Task(ctx context.Context, id string) (store.Task, error) {
 	t, err := getByID(ctx, d.q, kindTask, getTaskQuery, scanTask, id)
 	return t, wrap("get task", err)
+}
+
+// LockTask returns the task; inside a unit of work it holds the task's row
+// lock until the unit ends (see the package doc for the lock order).
+func (d db) LockTask(ctx context.Context, id string) (store.Task, error) {
+	if !d.unit {
+		return d.Task(ctx, id)
+	}
+	t, err := getByID(ctx, d.q, kindTask, lockTaskQuery, scanTask, id)
+	return t, wrap("lock task", err)
 }
 
 // UpdateTask applies the patch, adds one to Version and moves UpdatedAt

@@ -45,7 +45,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	u := &unitOfWork{db: db{q: tx}}
+	u := &unitOfWork{db: db{q: tx, unit: true}}
 	if err := fn(u); err != nil {
 		return err
 	}

@@ -16,6 +16,12 @@
 // exists per connection and a shared-cache one fails its readers with
 // SQLITE_LOCKED while a write is in progress.
 //
+// Read (read.go) runs fn in one read transaction on the reader pool (on
+// ":memory:", on its one connection): in WAL mode the transaction's snapshot
+// is fixed by its first read, which is the read of log_head, so the head
+// and every later read see the same committed state, and the single writer
+// commits each unit's changes and entries at once.
+//
 // Update (update.go) runs a unit of work as one such write transaction: the
 // Tx it hands out is a Store whose write, read and rq run directly in that
 // transaction, so every method runs there unchanged and sees its writes.
@@ -280,6 +286,11 @@ type queryer interface {
 // transaction.
 func (s *Store) write(ctx context.Context, fn func(tx queryer) error) error {
 	if s.tx != nil {
+		if s.tx.readOnly {
+			// The readers are query-only anyway, but ":memory:"'s one
+			// connection is not.
+			return errors.New("a write in a read snapshot (Store.Read)")
+		}
 		return fn(s.tx.q)
 	}
 	tx, err := s.w.BeginTx(ctx, nil)

@@ -154,6 +154,13 @@ func (s *Store) Task(ctx context.Context, id string) (store.Task, error) {
 	return t, wrap("get task", err)
 }
 
+// LockTask is Task: inside a unit of work the single writer already keeps
+// every other write out until the unit ends.
+func (s *Store) LockTask(ctx context.Context, id string) (store.Task, error) {
+	t, err := getTask(ctx, s.rq(), id)
+	return t, wrap("lock task", err)
+}
+
 func getTask(ctx context.Context, q queryer, id string) (store.Task, error) {
 	return getByID(ctx, q, kindTask, getTaskQuery, scanTask, id)
 }

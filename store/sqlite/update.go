@@ -9,10 +9,13 @@ import (
 )
 
 // txState is a unit of work in progress: its transaction on the writer and
-// the log entries appended so far.
+// the log entries appended so far; or a Read snapshot (readOnly), its
+// transaction on a reader and the head read first in it.
 type txState struct {
-	q       cachedTx
-	entries []*store.LogEntry
+	q        cachedTx
+	entries  []*store.LogEntry
+	readOnly bool
+	head     int64
 }
 
 // unitOfWork is the store.Tx that Update hands to fn: a Store whose
@@ -38,7 +41,7 @@ func (u unitOfWork) Append(entries ...*store.LogEntry) {
 // the commit makes seq order commit order.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
 	if s.tx != nil {
-		return errors.New("sqlite: Update inside a unit of work")
+		return errors.New("sqlite: Update inside a unit of work or a Read")
 	}
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
