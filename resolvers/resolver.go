@@ -13,8 +13,7 @@ import (
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
 	Svc      *service.Service
-	Hub      *realtime.Hub
-	Broker   realtime.Broker // Last anchors subscriptions in the event log
+	Subs     *service.Subscriptions // the subscription fields' use cases
 	Registry *realtime.Registry
 	Auth     *auth.Authenticator // verifies refreshConnection's token
 }
