@@ -15,24 +15,24 @@ type SubscribeOptions struct {
 	// After anchors the subscription in the event log: it ignores every
 	// event with Seq <= After — such an event is neither delivered to it nor
 	// are its Join, Leave or CloseRoom applied to it — and takes every event
-	// after it. Set it to Broker.Last().Seq read under the publisher's
-	// ordering lock together with the store read the subscription is built
-	// on (membership check, Rooms): the read then reflects exactly the
-	// events <= After and the hub applies exactly the events > After, so a
-	// change already published but not yet dispatched neither ends nor
-	// leaks into a subscription made after it. Zero takes every event
-	// dispatched after Subscribe returns. Events with no Seq (enqueued on
-	// the hub directly, not published through a broker) have no place in
-	// the log and reach every subscription.
+	// after it. Set it to the log position the subscription's state (its
+	// membership check, its Rooms) was read at, in one snapshot
+	// (store.Store.Read): the state then reflects exactly the events <=
+	// After and the hub applies exactly the events > After, so a change
+	// committed but not yet dispatched neither ends nor leaks into a
+	// subscription made after it. The hub may already have dispatched some
+	// events after After: Resumer.Subscribe catches the subscription up
+	// with them, Subscribe does not. Zero takes every event dispatched
+	// after Subscribe returns. Events with no Seq (ephemeral, not in the
+	// log) reach every subscription.
 	After uint64
 	// Follow makes the rooms follow UserID's Join and Leave controls and
 	// CloseRoom.
 	Follow bool
 	// EndOnLeave ends the subscription with errs.Forbidden when UserID
 	// leaves one of its rooms, and completes it when one of its rooms is
-	// closed. Check membership and read After under the publisher's
-	// ordering lock, then subscribe (still under it), so that no Leave can
-	// fall between the check and the subscription's start.
+	// closed. Check membership in the snapshot After is read from, so that
+	// no Leave can fall between the check and the subscription's start.
 	EndOnLeave bool
 	// Privileged marks a subscription that UserID's admin rights allowed,
 	// not a membership (an admin watching a project they are not in): a
