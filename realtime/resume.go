@@ -3,6 +3,8 @@ package realtime
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 
 	"github.com/taskpulse/taskpulse/errs"
@@ -132,24 +134,42 @@ func (r *Resumer) Subscribe(ctx context.Context, opts SubscribeOptions, replay *
 // Wait returns once every catching up begun so far has finished.
 func (r *Resumer) Wait() { r.running.Wait() }
 
+// catchUp delivers the replay, then the events caught up from the hub,
+// then the held ones, and lets the subscription go live; on failure it
+// drops the subscription and tells its client why (unless it is gone).
 func (r *Resumer) catchUp(ctx context.Context, cancel context.CancelFunc, s *Subscription, g *gate, opts SubscribeOptions, replay *Replay, missed []*Event) {
 	defer r.running.Done()
 	defer cancel()
-	err := r.replay(ctx, g, opts, replay)
-	for i := 0; err == nil && i < len(missed); i++ {
-		err = g.send(ctx, NewPayload(missed[i], opts.Encoder))
-	}
-	if err == nil {
-		err = g.goLive(ctx)
-	}
+	err := r.deliverMissed(ctx, g, opts, replay, missed)
 	if err == nil {
 		return
 	}
-	g.fail()
+	endable := g.fail()
 	s.Unsubscribe()
-	if !errors.Is(err, errStopped) {
+	if endable && !errors.Is(err, errStopped) {
 		g.out.End(err)
 	}
+}
+
+// deliverMissed is catchUp's work; a panic (a sink's, a reader's) costs
+// this subscription only, as on the dispatch goroutine.
+func (r *Resumer) deliverMissed(ctx context.Context, g *gate, opts SubscribeOptions, replay *Replay, missed []*Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.hub.log.Error("realtime: catching up a subscription panicked; subscription dropped",
+				"user", opts.UserID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = errs.E(errs.Internal, "the subscription failed; subscribe again")
+		}
+	}()
+	if err := r.replay(ctx, g, opts, replay); err != nil {
+		return err
+	}
+	for _, ev := range missed {
+		if err := g.send(ctx, NewPayload(ev, opts.Encoder)); err != nil {
+			return err
+		}
+	}
+	return g.goLive(ctx)
 }
 
 // replay delivers the log's entries in (replay.From, opts.After] that the

@@ -40,6 +40,7 @@ type gate struct {
 	ended    bool  // the hub ended the subscription (End held), or anchor did
 	endErr   error // with this error
 	closed   bool  // catching up failed or stopped: nothing more is kept
+	outEnded bool  // out.End was called (by goLive)
 }
 
 func newGate(out Sink, maxHeld int, done <-chan struct{}) *gate {
@@ -125,7 +126,7 @@ func (g *gate) goLive(ctx context.Context) error {
 		}
 		if len(g.held) == 0 {
 			if g.ended {
-				g.closed = true
+				g.closed, g.outEnded = true, true
 				err := g.endErr
 				g.mu.Unlock()
 				g.out.End(err)
@@ -149,9 +150,13 @@ func (g *gate) goLive(ctx context.Context) error {
 
 // fail closes the gate after catching up failed or stopped: nothing held
 // is delivered, and the hub's End (if any) is dropped, as the caller ends
-// out itself (or, stopped, not at all).
-func (g *gate) fail() {
+// out itself (or, stopped, not at all). It reports whether out may still
+// be ended (it was not already).
+func (g *gate) fail() (endable bool) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.closed, g.held = true, nil
-	g.mu.Unlock()
+	endable = !g.outEnded
+	g.outEnded = true
+	return endable
 }

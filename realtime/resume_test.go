@@ -555,6 +555,48 @@ func TestReplayFilterPanicEndsSubscription(t *testing.T) {
 	_ = h
 }
 
+// A panicking log reader, too.
+func TestReplayReaderPanicEndsSubscription(t *testing.T) {
+	_, r := newResumer(t, ResumerOptions{})
+	sink := &recSink{}
+	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
+		UserID: "u1", Rooms: []string{p1}, After: 3, Encoder: &countEnc{}, Sink: sink,
+	}, &Replay{From: 0, Read: func(context.Context, uint64, int) ([]*Event, error) { panic("boom") }}); err != nil {
+		t.Fatal(err)
+	}
+	r.Wait()
+	if n, err, _ := sink.ended(); n != 1 || errs.CodeOf(err) != errs.Internal {
+		t.Errorf("ended %d times with %v, want once INTERNAL", n, err)
+	}
+}
+
+// The hub remembers its last events in a ring: what it returns after a
+// position is exactly the events after it, in order, across the wrap.
+func TestRecentEventsWrap(t *testing.T) {
+	var r recentEvents
+	for seq := uint64(1); seq <= recentWindow+10; seq++ {
+		r.note(&Event{Seq: seq})
+		r.note(&Event{}) // unnumbered: not remembered
+	}
+	for _, pos := range []uint64{10, 11, 500, recentWindow + 9, recentWindow + 10} {
+		evs, ok := r.after(pos)
+		if !ok {
+			t.Errorf("after(%d): forgotten", pos)
+			continue
+		}
+		var got []uint64
+		for _, ev := range evs {
+			got = append(got, ev.Seq)
+		}
+		if want := seqRange(pos+1, recentWindow+10); !slices.Equal(got, want) {
+			t.Errorf("after(%d) = %d events from %v, want %d from %d", pos, len(got), got[:min(len(got), 2)], len(want), pos+1)
+		}
+	}
+	if _, ok := r.after(9); ok {
+		t.Error("after(9): event 10 was forgotten, yet ok")
+	}
+}
+
 // A cursor after the anchor is not a position of this history.
 func TestReplayFromAfterTheAnchorIsRefused(t *testing.T) {
 	_, r := newResumer(t, ResumerOptions{})
