@@ -101,13 +101,6 @@ func (s *Subscriptions) open(ctx context.Context, after *string, to *realtime.Ta
 		if err != nil {
 			return nil, err
 		}
-		epoch, err := s.logEpoch(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if pos.Epoch != epoch {
-			return nil, errOtherHistory
-		}
 		from = &pos
 	}
 	for attempt := 1; ; attempt++ {
@@ -162,11 +155,20 @@ func (s *Subscriptions) stillAdmin(ctx context.Context, v auth.Viewer) error {
 }
 
 // replayFrom checks a resume cursor against the log at head and returns
-// what to replay (nil: nothing missed).
+// what to replay (nil: nothing missed). It runs after the authorization:
+// whether a cursor is still good is nothing to tell a caller who may not
+// subscribe.
 func (s *Subscriptions) replayFrom(ctx context.Context, from *realtime.Position, head uint64) (*realtime.Replay, error) {
-	switch {
-	case from == nil:
+	if from == nil {
 		return nil, nil
+	}
+	epoch, err := s.logEpoch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case from.Epoch != epoch:
+		return nil, errOtherHistory
 	case from.Seq > head:
 		return nil, errNotInHistory
 	case from.Seq == head:
@@ -182,7 +184,6 @@ func (s *Subscriptions) replayFrom(ctx context.Context, from *realtime.Position,
 	if len(next) == 0 || next[0].Seq != int64(from.Seq)+1 {
 		return nil, errTrimmed
 	}
-	epoch := from.Epoch
 	return &realtime.Replay{From: from.Seq, Read: func(ctx context.Context, after uint64, limit int) ([]*realtime.Event, error) {
 		entries, err := s.store.ReadLog(ctx, int64(after), limit)
 		if err != nil {

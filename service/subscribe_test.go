@@ -295,6 +295,11 @@ func TestSubscribeAccess(t *testing.T) {
 		{"project: not a member", func(to *realtime.Target) (*realtime.Subscription, error) {
 			return f.subs.ProjectUpdates(carol, p.ID, nil, to)
 		}, errs.Forbidden, false},
+		{"project: not a member, resuming", func(to *realtime.Target) (*realtime.Subscription, error) {
+			// Whether the cursor is still good is none of a non-member's business.
+			stale := realtime.Position{Epoch: "another-database", Seq: 1}.Cursor()
+			return f.subs.ProjectUpdates(carol, p.ID, &stale, to)
+		}, errs.Forbidden, false},
 		{"project: unknown", func(to *realtime.Target) (*realtime.Subscription, error) {
 			return f.subs.ProjectUpdates(alice, "prj_nope", nil, to)
 		}, errs.NotFound, false},
