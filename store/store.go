@@ -309,6 +309,14 @@ type Store interface {
 	// When the commit succeeds, each appended entry's Seq (and a zero At)
 	// is written back into the caller's LogEntry; on any error they are
 	// left as they were.
+	//
+	// fn may run more than once: when the database aborts the transaction
+	// to break a deadlock or a serialization conflict (PostgreSQL), Update
+	// rolls it back, drops the entries that attempt appended and runs fn
+	// again on a new transaction, a bounded number of times. So fn must
+	// have no effect outside tx before Update returns (no event published,
+	// no channel signalled, no counter moved), must append its entries on
+	// every run, and decides from what it reads on tx in this run.
 	Update(ctx context.Context, fn func(tx Tx) error) error
 
 	// Read runs fn on one consistent snapshot of the database, read only,

@@ -49,7 +49,8 @@
 // on one task) and keeps predicate locks on every read. No method waits on
 // two locks that another takes in the other order (a team or project before
 // its rows; pins conflict only with deletes), so these transactions do not
-// deadlock.
+// deadlock; units of work, which combine methods, follow the lock order
+// below.
 //
 // # Units of work and the log
 //
@@ -81,6 +82,68 @@
 // deadlock. A unit without entries never touches log_head: reads and
 // event-less writes do not queue on it. Trimming deletes a prefix of
 // event_log and never touches log_head, so it does not wait for writers.
+//
+// # Decisions inside a unit of work
+//
+// READ COMMITTED alone would let a unit's check be stale by the time it
+// commits (a member removed between the check and the change). So, inside a
+// unit only, the reads a service decides on lock what they read, until the
+// unit ends:
+//
+//   - IsProjectMember pins the project (FOR KEY SHARE) and locks the
+//     membership row FOR SHARE. A concurrent RemoveProjectMember's DELETE
+//     waits for the unit to commit, so the removal numbers its entries
+//     after the unit's; or the check, reaching a row whose removal is in
+//     progress, waits for it and sees the row gone. A missing row locks
+//     nothing: "not a member" needs no lock to stay true enough for a
+//     refusal.
+//   - IsTeamMember takes the team's row lock (FOR NO KEY UPDATE), the one
+//     every change of a team's members and invitations takes before it
+//     touches their rows. A FOR SHARE lock on the membership row would be
+//     taken before that team lock by a unit that checks and then changes
+//     the team, the reverse of the changes' order: a creator removing u
+//     (holding the team, waiting for u's row) and u leaving (holding u's
+//     row, waiting for the team) would deadlock. The units that check team
+//     membership are the team's membership changes, which take the team's
+//     lock anyway, so taking it first costs them nothing.
+//   - LockTask pins the task's project, then locks the task FOR NO KEY
+//     UPDATE (the lock UpdateTask's UPDATE takes): a second unit's
+//     LockTask of the task waits, then reads what the first committed
+//     (concurrent reassignments see each other's assignee).
+//
+// The lock order is: a project or team row; membership rows; task rows;
+// log_head, always last (see above). Units that take their locks in that
+// order, and at most one exclusive lock of a kind (one task, one removed
+// membership), cannot wait for each other in a cycle: each waits only for
+// a lock of a later kind than every lock it holds. DeleteProject breaks the
+// order within itself (tasks, then memberships by cascade) but its first
+// lock is the project FOR UPDATE, which conflicts with every pin: a unit
+// that pinned the project keeps DeleteProject out until it commits, and a
+// unit that comes after waits at its pin, before it holds anything under
+// the project. A unit may lock a task or a membership without a pin
+// (UpdateTask, DeleteTask, RemoveProjectMember) and stay in order as long
+// as it takes nothing under that project afterwards but log_head. Hence the
+// rule for the service: decide first (checks, LockTask), change after. A
+// unit that breaks it is still correct, since PostgreSQL breaks the
+// deadlock and the victim runs again (below), but it waits deadlock_timeout
+// (1 s by default) first.
+//
+// Two units that lock the same row shared and then both want it
+// exclusively deadlock whatever the order: an owner removing u while u
+// leaves, when both first check u's membership; two DeleteProjects of a
+// project after membership checks. PostgreSQL detects the cycle (after
+// deadlock_timeout, 1 s by default) and aborts one, and Update runs it
+// again (below), and the retry sees the other's outcome. A service avoids
+// the wait by not checking the membership it removes (RemoveProjectMember
+// reports whether there was one).
+//
+// Update runs fn again, on a new transaction and with the entries of the
+// failed attempt dropped, when the database aborted it with
+// deadlock_detected (40P01) or serialization_failure (40001): up to 5
+// attempts in all, after a short random pause, as the Store contract
+// allows (fn has no effect outside its transaction). A method alone on the
+// pool that runs several statements (DeleteProject, say) is retried the
+// same way, so whichever side PostgreSQL picks as the victim goes on.
 //
 // # Read snapshots
 //
@@ -217,13 +280,17 @@ func (s *Store) Close() error {
 }
 
 // write runs fn atomically: in a new READ COMMITTED transaction on the
-// pool, committed unless fn fails, or directly in the caller's transaction.
+// pool, committed unless fn fails (and run again, as Update does, if the
+// database broke a deadlock by aborting it), or directly in the caller's
+// transaction.
 func (d db) write(ctx context.Context, fn func(q querier) error) error {
 	if d.pool == nil {
 		return fn(d.q)
 	}
-	return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
-		func(tx pgx.Tx) error { return fn(tx) })
+	return retrying(ctx, func() error {
+		return pgx.BeginTxFunc(ctx, d.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted},
+			func(tx pgx.Tx) error { return fn(tx) })
+	})
 }
 
 // read runs fn on one snapshot: a REPEATABLE READ, READ ONLY transaction on
@@ -349,6 +416,17 @@ func pin(ctx context.Context, q querier, k kind, id string) error {
 		return notFound(k, id)
 	}
 	return err
+}
+
+// lockedExists runs a locking query whose row, if any, is one true: it
+// reports whether there was a row (and so a lock).
+func lockedExists(ctx context.Context, q querier, query string, args ...any) (bool, error) {
+	var ok bool
+	err := q.QueryRow(ctx, query, args...).Scan(&ok)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return ok, err
 }
 
 // scanner is a pgx.Row or pgx.Rows.

@@ -25,7 +25,10 @@ const (
 		WHERE p.id = $1 RETURNING ` + projectCols
 	deleteProjectQuery   = `DELETE FROM projects WHERE id = $1`
 	isProjectMemberQuery = `SELECT EXISTS (SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2)`
-	projectMembersQuery  = `SELECT ` + userCols + `
+	// lockProjectMemberQuery is a unit of work's membership check: the row,
+	// if any, stays until the unit ends (a removal waits for the unit).
+	lockProjectMemberQuery = `SELECT true FROM project_members WHERE project_id = $1 AND user_id = $2 FOR SHARE`
+	projectMembersQuery    = `SELECT ` + userCols + `
 		FROM project_members m JOIN users u ON u.id = m.user_id
 		WHERE m.project_id = $1 ORDER BY u.id`
 	// allUserProjectsQuery is every project of a user, for the server's
@@ -189,9 +192,20 @@ func (d db) ProjectMembers(ctx context.Context, projectID string) ([]store.User,
 }
 
 // IsProjectMember reports whether the user is a member of the project; a
-// missing project or user is simply not a membership.
+// missing project or user is simply not a membership. Inside a unit of
+// work the answer holds until the unit ends: the project is pinned, then
+// the membership row is locked FOR SHARE (in the package doc's lock order),
+// so a removal of it, or the project's deletion, waits for the unit to
+// commit; or the check, waiting for a removal in progress, sees it gone.
 func (d db) IsProjectMember(ctx context.Context, projectID, userID string) (bool, error) {
-	ok, err := queryBool(ctx, d.q, isProjectMemberQuery, projectID, userID)
+	if !d.unit {
+		ok, err := queryBool(ctx, d.q, isProjectMemberQuery, projectID, userID)
+		return ok, wrap("check project member", err)
+	}
+	ok, err := lockedExists(ctx, d.q, kindProject.pinQuery(), projectID)
+	if err == nil && ok {
+		ok, err = lockedExists(ctx, d.q, lockProjectMemberQuery, projectID, userID)
+	}
 	return ok, wrap("check project member", err)
 }
 

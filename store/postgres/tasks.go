@@ -35,7 +35,12 @@ const (
 	// of work ends. FOR NO KEY UPDATE is the lock UpdateTask's UPDATE takes
 	// (so a LockTask then UpdateTask holds one lock throughout) and leaves
 	// foreign-key checks of rows that reference the task free.
-	lockTaskQuery   = getTaskQuery + ` FOR NO KEY UPDATE OF t`
+	lockTaskQuery = getTaskQuery + ` FOR NO KEY UPDATE OF t`
+	// pinTaskProjectQuery pins the project of a task (none for a personal
+	// task) before LockTask locks the task: the package doc's lock order.
+	// A task never changes project, so the pin stays its project's.
+	pinTaskProjectQuery = `SELECT true FROM tasks t JOIN projects p ON p.id = t.project_id
+		WHERE t.id = $1 FOR KEY SHARE OF p`
 	deleteTaskQuery = `DELETE FROM tasks t WHERE t.id = $1 RETURNING ` + taskCols
 	// deleteProjectTasksQuery deletes a project's tasks and returns them as
 	// deleted (a concurrent update finishes first), in listing order.
@@ -164,6 +169,9 @@ func (d db) Task(ctx context.Context, id string) (store.Task, error) {
 func (d db) LockTask(ctx context.Context, id string) (store.Task, error) {
 	if !d.unit {
 		return d.Task(ctx, id)
+	}
+	if _, err := lockedExists(ctx, d.q, pinTaskProjectQuery, id); err != nil {
+		return store.Task{}, wrap("lock task", err)
 	}
 	t, err := getByID(ctx, d.q, kindTask, lockTaskQuery, scanTask, id)
 	return t, wrap("lock task", err)

@@ -164,8 +164,19 @@ func (d db) TeamMembers(ctx context.Context, teamID string) ([]store.User, error
 }
 
 // IsTeamMember reports whether the user is a member of the team; a missing
-// team or user is simply not a membership.
+// team or user is simply not a membership. Inside a unit of work it first
+// takes the team's row lock, the one every change of the team's members
+// and invitations takes: the answer then holds until the unit ends, and a
+// unit that checks and then changes the team's members holds one lock
+// throughout (see the package doc for why not FOR SHARE on the row).
 func (d db) IsTeamMember(ctx context.Context, teamID, userID string) (bool, error) {
+	if d.unit {
+		if _, err := lockTeam(ctx, d.q, teamID); errs.Is(err, errs.NotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, wrap("check team member", err)
+		}
+	}
 	ok, err := queryBool(ctx, d.q, isTeamMemberQuery, teamID, userID)
 	return ok, wrap("check team member", err)
 }

@@ -3,9 +3,12 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -29,10 +32,60 @@ func (u *unitOfWork) Append(entries ...*store.LogEntry) {
 	}
 }
 
+// Retrying a unit the database aborted to break a deadlock or a
+// serialization conflict: at most maxAttempts runs of fn, the n-th retry
+// after a random pause in [1, 3) × 2^(n-1) × retryBase, so that the units
+// that collided do not meet again in step.
+const (
+	maxAttempts = 5
+	retryBase   = time.Millisecond
+)
+
+// SQLSTATEs after which a unit of work runs again: nothing of the attempt
+// was stored, and the conflict it lost is over.
+const (
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+)
+
 // Update runs fn in one READ COMMITTED transaction and, if fn appended
 // entries, numbers them from log_head as its last statement before the
-// commit (see the package doc for why that orders the log by commit).
+// commit (see the package doc for why that orders the log by commit). An
+// attempt that fails with a deadlock or a serialization failure is rolled
+// back, its entries dropped, and fn runs again on a new transaction.
 func (s *Store) Update(ctx context.Context, fn func(tx store.Tx) error) error {
+	return retrying(ctx, func() error { return s.updateOnce(ctx, fn) })
+}
+
+// retrying runs attempt until it succeeds, fails otherwise than by a
+// conflict the database broke, or has run maxAttempts times, and returns
+// its last error.
+func retrying(ctx context.Context, run func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := run()
+		if err == nil || attempt == maxAttempts || !retryable(err) {
+			return err
+		}
+		pause := time.Duration(float64(retryBase<<(attempt-1)) * (1 + 2*rand.Float64()))
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// retryable reports whether err is the database aborting the transaction
+// to resolve a conflict with another one.
+func retryable(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && (pg.Code == codeDeadlockDetected || pg.Code == codeSerializationFailure)
+}
+
+// updateOnce is one attempt of Update.
+func (s *Store) updateOnce(ctx context.Context, fn func(tx store.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return wrap("update: begin", err)

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests = append(tests, consentTests...)
 	tests = append(tests, pagingTests()...)
 	tests = append(tests, logTests...)
+	tests = append(tests, snapshotTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
 	}
