@@ -17,4 +17,10 @@
 // the same way: a Demote ends the subscriptions a user's admin rights
 // allowed, a Disconnect closes a disabled user's connections (through the
 // Registry), on every instance.
+//
+// Anchoring and resuming: a subscription starts at a log position read
+// together with its state, and the Resumer registers it there without a
+// lock, catching it up if the hub has already gone past that position; a
+// resumed subscription first replays what it missed from the durable log
+// (paced by the client: PacedSink), then goes live, each event once.
 package realtime

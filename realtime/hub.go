@@ -76,6 +76,7 @@ type Hub struct {
 	rooms    map[string]*room
 	users    map[string][]*Subscription // Follow or EndOnLeave subscriptions by UserID
 	encoders map[Encoder]*encState
+	recent   recentEvents // the last numbered events collected (resume_anchor.go)
 
 	// Dispatch goroutine only (the collection step also holds mu).
 	tick    uint64          // number of the event being dispatched; dedupe stamp
@@ -171,6 +172,7 @@ func (h *Hub) Close() {
 		h.mu.Lock()
 		h.closed = true
 		h.rooms, h.users, h.encoders = nil, nil, nil
+		h.recent = recentEvents{}
 		h.subs.Store(0)
 		h.mu.Unlock()
 	})
@@ -247,6 +249,7 @@ func (h *Hub) dispatch(ev *Event) {
 		h.joinLocked(ctl, pos)
 	}
 	targets := h.collectLocked(ev.Rooms, tick)
+	h.recent.note(ev)
 	h.mu.Unlock()
 
 	n := h.deliverAll(ev, pos, targets, tick)

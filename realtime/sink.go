@@ -36,12 +36,29 @@ func (p *Payload) Bytes() ([]byte, error) {
 // Sink is where a subscription's payloads go: a transport's per-connection
 // queue. Both methods are called by the hub's dispatch loop and must return
 // at once: a sink that cannot keep up drops its connection, never the hub.
+// While a subscription catches up (Resumer) they are called by its
+// catching-up goroutine instead, never by both at once: one caller at a
+// time, in log order.
 type Sink interface {
 	// Deliver queues a payload. Never called after End.
 	Deliver(p *Payload)
 	// End finishes the subscription: err nil completes it, otherwise err (an
 	// *errs.Error) ends it with that error. Called at most once.
 	End(err error)
+}
+
+// PacedSink is a Sink that can also wait for room in its queue. A resumed
+// subscription delivers the history it missed through DeliverWait, at the
+// client's pace, where Deliver would drop a client for taking a burst of
+// a thousand events less than instantly. Sinks without it get Deliver.
+type PacedSink interface {
+	Sink
+	// DeliverWait queues p like Deliver, first waiting while the queue is
+	// full. It returns an error, and queues nothing, when p can never be
+	// queued: ctx ended, or the subscription or its connection ended (a
+	// client that stays too slow for too long included: its connection
+	// closes as a slow consumer). Never called after End.
+	DeliverWait(ctx context.Context, p *Payload) error
 }
 
 // Target is what a transport puts in the context of a subscribe operation

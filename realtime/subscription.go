@@ -15,24 +15,24 @@ type SubscribeOptions struct {
 	// After anchors the subscription in the event log: it ignores every
 	// event with Seq <= After — such an event is neither delivered to it nor
 	// are its Join, Leave or CloseRoom applied to it — and takes every event
-	// after it. Set it to Broker.Last().Seq read under the publisher's
-	// ordering lock together with the store read the subscription is built
-	// on (membership check, Rooms): the read then reflects exactly the
-	// events <= After and the hub applies exactly the events > After, so a
-	// change already published but not yet dispatched neither ends nor
-	// leaks into a subscription made after it. Zero takes every event
-	// dispatched after Subscribe returns. Events with no Seq (enqueued on
-	// the hub directly, not published through a broker) have no place in
-	// the log and reach every subscription.
+	// after it. Set it to the log position the subscription's state (its
+	// membership check, its Rooms) was read at, in one snapshot
+	// (store.Store.Read): the state then reflects exactly the events <=
+	// After and the hub applies exactly the events > After, so a change
+	// committed but not yet dispatched neither ends nor leaks into a
+	// subscription made after it. The hub may already have dispatched some
+	// events after After: Resumer.Subscribe catches the subscription up
+	// with them, Subscribe does not. Zero takes every event dispatched
+	// after Subscribe returns. Events with no Seq (ephemeral, not in the
+	// log) reach every subscription.
 	After uint64
 	// Follow makes the rooms follow UserID's Join and Leave controls and
 	// CloseRoom.
 	Follow bool
 	// EndOnLeave ends the subscription with errs.Forbidden when UserID
 	// leaves one of its rooms, and completes it when one of its rooms is
-	// closed. Check membership and read After under the publisher's
-	// ordering lock, then subscribe (still under it), so that no Leave can
-	// fall between the check and the subscription's start.
+	// closed. Check membership in the snapshot After is read from, so that
+	// no Leave can fall between the check and the subscription's start.
 	EndOnLeave bool
 	// Privileged marks a subscription that UserID's admin rights allowed,
 	// not a membership (an admin watching a project they are not in): a
@@ -65,6 +65,9 @@ type Subscription struct {
 	sink       Sink
 	enc        *encState
 	state      atomic.Uint32
+	// stop, if set, is called by Unsubscribe: it cancels a resumed
+	// subscription's catching up (Resumer). Set before s is published.
+	stop func()
 
 	// Guarded by Hub.mu.
 	rooms map[string]int // room → index of this subscription in it
@@ -79,10 +82,23 @@ type Subscription struct {
 // required (a nil one is a programming error and panics). After Close,
 // Subscribe returns an inert subscription that receives nothing.
 func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
+	s := newSubscription(h, opts)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		s.state.Store(subEnded)
+		return s
+	}
+	h.registerLocked(s, opts.Encoder, opts.Rooms)
+	return s
+}
+
+// newSubscription builds s from opts, not yet registered.
+func newSubscription(h *Hub, opts SubscribeOptions) *Subscription {
 	if opts.Sink == nil || opts.Encoder == nil {
 		panic("realtime: Subscribe needs a Sink and an Encoder")
 	}
-	s := &Subscription{
+	return &Subscription{
 		hub:        h,
 		userID:     opts.UserID,
 		after:      opts.After,
@@ -93,14 +109,12 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		sink:       opts.Sink,
 		rooms:      make(map[string]int, len(opts.Rooms)),
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		s.state.Store(subEnded)
-		return s
-	}
-	s.enc = h.encoderLocked(opts.Encoder)
-	for _, r := range opts.Rooms {
+}
+
+// registerLocked indexes s: its encoder, rooms and user.
+func (h *Hub) registerLocked(s *Subscription, enc Encoder, rooms []string) {
+	s.enc = h.encoderLocked(enc)
+	for _, r := range rooms {
 		if r != "" {
 			h.listenLocked(s, r)
 		}
@@ -109,7 +123,6 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 		h.users[s.userID] = append(h.users[s.userID], s)
 	}
 	h.subs.Add(1)
-	return s
 }
 
 // Unsubscribe removes the subscription; it is idempotent, safe from any
@@ -120,6 +133,9 @@ func (h *Hub) Subscribe(opts SubscribeOptions) *Subscription {
 func (s *Subscription) Unsubscribe() {
 	if !s.state.CompareAndSwap(subActive, subUnsubscribed) {
 		return
+	}
+	if s.stop != nil {
+		s.stop()
 	}
 	h := s.hub
 	h.mu.Lock()

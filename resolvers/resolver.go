@@ -8,17 +8,12 @@ import (
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
-	"github.com/taskpulse/taskpulse/store"
 )
 
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
-	Svc *service.Service
-	Hub *realtime.Hub
-	// Store is read by subscribe.go alone (the log head a subscription
-	// anchors at, and memberships), until the subscription use cases move
-	// into the service (issue 7, item 12).
-	Store    store.Store
+	Svc      *service.Service
+	Subs     *service.Subscriptions // the subscription fields' use cases
 	Registry *realtime.Registry
 	Auth     *auth.Authenticator // verifies refreshConnection's token
 }

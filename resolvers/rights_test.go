@@ -40,7 +40,7 @@ func TestPrivilegedSubscribeRechecksAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Resolver{Svc: svc, Hub: hub, Store: st, Registry: realtime.NewRegistry(), Auth: authn}
+	r := &Resolver{Svc: svc, Subs: service.NewSubscriptions(st, hub, service.SubscriptionOptions{Rights: authn.Current}), Registry: realtime.NewRegistry(), Auth: authn}
 	for _, u := range []store.User{{ID: "alice", Name: "A"}, {ID: "ops", Name: "O", Admin: true}, {ID: "root", Name: "R", Admin: true}} {
 		if _, err := svc.CreateUser(bg, u); err != nil {
 			t.Fatal(err)

@@ -169,6 +169,9 @@ type session struct {
 	flushing bool
 	// flushed, if not nil, is closed when flushing ends (waitFlushed).
 	flushed chan struct{}
+	// room, if not nil, is closed when the writer takes frames or the
+	// queue is dropped (DeliverWait waits on it; pace.go).
+	room chan struct{}
 	// closing: a terminal frame is queued (or the connection broke);
 	// nothing more is accepted. dead: torn down.
 	closing bool
@@ -238,12 +241,19 @@ func (s *session) enqueueLocked(f frame) bool {
 	if s.closing {
 		return false
 	}
-	if n := len(s.frames) - s.head; n >= s.t.opts.SendQueue || n > 0 && s.queued+f.size() > s.t.opts.SendQueueBytes {
+	if !s.fitsLocked(f, s.t.opts.SendQueue, s.t.opts.SendQueueBytes) {
 		s.overflowLocked()
 		return false
 	}
 	s.pushLocked(f)
 	return true
+}
+
+// fitsLocked reports whether f fits in the queue under limits of frames
+// and bytes (a first frame always fits the bytes).
+func (s *session) fitsLocked(f frame, frames, bytes int) bool {
+	n := len(s.frames) - s.head
+	return n < frames && (n == 0 || s.queued+f.size() <= bytes)
 }
 
 // size is what f counts against SendQueueBytes: a message's bytes; for a
@@ -280,6 +290,7 @@ func (s *session) pushLocked(f frame) {
 func (s *session) dropQueueLocked() {
 	clear(s.frames)
 	s.frames, s.head, s.queued = nil, 0, 0
+	s.wakeRoomLocked()
 }
 
 func (s *session) overflowLocked() {
@@ -420,6 +431,7 @@ func (s *session) take(fs []frame) []frame {
 	for i := range fs {
 		s.queued -= fs[i].size()
 	}
+	s.wakeRoomLocked()
 	return fs
 }
 
