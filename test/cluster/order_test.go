@@ -20,6 +20,7 @@ func TestConcurrentWritersOneOrder(t *testing.T) {
 	t.Parallel()
 	const perWriter = 100
 	_, a, b := cluster2(t, nil, "alice", "bob")
+	createTeam(a, "alice", "T", "bob") // so alice may add bob to P
 	p := createProject(a, "alice", "P")
 	addMember(a, "alice", p, "bob")
 	task := createTask(a, "alice", "start", p, "")
@@ -92,6 +93,7 @@ func TestRemovalRacingChanges(t *testing.T) {
 	t.Parallel()
 	const rounds, writes = 6, 30
 	_, a, b := cluster2(t, nil, "alice", "bob")
+	createTeam(a, "alice", "T", "bob") // so alice may add bob to her projects
 	for r := range rounds {
 		p := createProject(a, "alice", fmt.Sprintf("P%d", r))
 		addMember(a, "alice", p, "bob")

@@ -31,6 +31,7 @@ func TestOutboxCrashBetweenCommitAndRelay(t *testing.T) {
 	c := proctest.New(t, proctest.Options{})
 	c.Users("alice", "bob")
 	a := c.Start("A", nil)
+	createTeam(a, "alice", "T", "bob")
 	p := createProject(a, "alice", "P")
 	addMember(a, "alice", p, "bob")
 	createTask(a, "alice", "before the crash", p, "")
