@@ -54,6 +54,7 @@ type Main struct {
 	log      *slog.Logger
 	store    store.Store
 	feed     *feed.Feed // the committed log (and live events) to hub
+	subs     *service.Subscriptions
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
@@ -268,7 +269,10 @@ func (m *Main) closeComponents() error {
 		errs = append(errs, m.feed.Close())
 	}
 	if m.hub != nil {
-		m.hub.Close()
+		m.hub.Close() // also stops the replays in progress
+	}
+	if m.subs != nil {
+		m.subs.Wait() // they read the store: before it closes
 	}
 	errs = append(errs, m.closeRedis()) // after all that use it
 	if m.store != nil {
