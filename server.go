@@ -155,7 +155,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	if m.feed, err = feed.New(feed.Options{
-		Log: m.store, Deliver: m.hub.Enqueue, Logger: log,
+		Log: m.store, Deliver: m.hub.Enqueue, OnGap: m.hub.Lost, Logger: log,
+		Redis: m.redis, Prefix: cfg.RedisPrefix,
 		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax,
 	}); err != nil {
 		return nil, err
