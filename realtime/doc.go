@@ -1,9 +1,9 @@
 // Package realtime owns event delivery inside one taskpulse instance and
 // across instances: the Event envelope, its cursor and its log entry
 // (logentry.go: what the service appends to the database's log and the
-// feed package turns back into events on every instance), the (rooms → local subscriptions, fan-out), and the Registry of live
-// connections (which tells an observer — presence — of each one opened and
-// closed).
+// feed package turns back into events on every instance), the Hub (rooms →
+// local subscriptions, fan-out), and the Registry of live connections
+// (which tells an observer — presence — of each one opened and closed).
 //
 // The hub knows no transport and no GraphQL. A transport hands the hub a
 // Sink (where frames go, never blocking) and an Encoder (how an event becomes
