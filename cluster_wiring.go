@@ -80,11 +80,16 @@ func (m *Main) closeRedis() error {
 
 // brokerReady is nil while the broker that carries the log to this
 // instance works: /readyz reports the instance not ready otherwise.
-// Today that is Redis answering a PING (nil without Redis), through the
-// guard, so a failed probe also spares requests their wait on Redis; the
-// feed's own readiness (feed.Feed.Ready) takes its place once the feed is
-// wired.
+// That is the feed following the log (feed.Feed.Ready: Redis reachable,
+// the follower not stalled behind the database's head) and Redis answering
+// a PING through the guard, so a failed probe also spares requests their
+// wait on Redis.
 func (m *Main) brokerReady(ctx context.Context) error {
+	if m.feed != nil {
+		if err := m.feed.Ready(ctx); err != nil {
+			return err
+		}
+	}
 	if m.redis == nil {
 		return nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"github.com/taskpulse/taskpulse/realtime"
 	"testing"
 
 	"github.com/taskpulse/taskpulse/internal/wsclient"
@@ -273,22 +274,38 @@ func TestNotificationsAndSystemUpdates(t *testing.T) {
 	}
 }
 
-// TestCursorsIncreaseAndResumeIsExplicit: cursors are opaque and grow with
-// the log; resuming from one gets CURSOR_EXPIRED (no history yet), a
-// malformed one BAD_USER_INPUT — never a silent gap.
-func TestCursorsIncreaseAndResumeIsExplicit(t *testing.T) {
+// TestCursorsIncreaseAndResume: cursors are opaque and grow with the log;
+// resuming from one replays exactly what came after it, then goes live; a
+// cursor of another history is CURSOR_EXPIRED and a malformed one
+// BAD_USER_INPUT — never a silent gap.
+func TestCursorsIncreaseAndResume(t *testing.T) {
 	w := newWorld(t)
 	w.open("alice")
 	w.createTask("alice", "one", w.project, "")
 	w.createTask("alice", "two", w.project, "")
-	a, b := w.subs["alice"].nextTask(), w.subs["alice"].nextTask()
-	if a.Task.Title != "one" || b.Task.Title != "two" {
-		t.Fatalf("order: got %q then %q", a.Task.Title, b.Task.Title)
+	w.createTask("alice", "three", w.project, "")
+	a, b, c := w.subs["alice"].nextTask(), w.subs["alice"].nextTask(), w.subs["alice"].nextTask()
+	if a.Task.Title != "one" || b.Task.Title != "two" || c.Task.Title != "three" {
+		t.Fatalf("order: got %q, %q, %q", a.Task.Title, b.Task.Title, c.Task.Title)
 	}
-	if a.Cursor == b.Cursor {
-		t.Fatalf("two events share cursor %q", a.Cursor)
+	if a.Cursor == b.Cursor || b.Cursor == c.Cursor {
+		t.Fatalf("events share cursors: %q %q %q", a.Cursor, b.Cursor, c.Cursor)
 	}
-	for _, c := range []struct{ after, code string }{{a.Cursor, "CURSOR_EXPIRED"}, {"not-a-cursor", "BAD_USER_INPUT"}} {
+
+	resumed := w.subscribe("alice", `subscription($a: String) { taskUpdates(after: $a) { type cursor task { title } } }`, map[string]any{"a": a.Cursor})
+	for _, want := range []taskEvent{b, c} {
+		if got := resumed.nextTask(); got.Task.Title != want.Task.Title || got.Cursor != want.Cursor {
+			t.Fatalf("replay: got %q at %q, want %q at %q", got.Task.Title, got.Cursor, want.Task.Title, want.Cursor)
+		}
+	}
+	w.createTask("alice", "four", w.project, "")
+	if got := resumed.nextTask(); got.Task.Title != "four" {
+		t.Fatalf("live after the replay: got %q, want four", got.Task.Title)
+	}
+	resumed.nothing()
+
+	otherHistory := realtime.Position{Epoch: "epoch_of_another_database", Seq: 1}.Cursor()
+	for _, c := range []struct{ after, code string }{{otherHistory, "CURSOR_EXPIRED"}, {"not-a-cursor", "BAD_USER_INPUT"}} {
 		l := w.subscribe("alice", `subscription($a: String) { taskUpdates(after: $a) { type } }`, map[string]any{"a": c.after})
 		if _, err := l.next(); !isOperationError(err, c.code) {
 			t.Fatalf("after %q: want %s, got %v", c.after, c.code, err)

@@ -79,6 +79,9 @@ const userActivityQuery = `subscription($u: ID!) { userActivity(userId: $u) { ty
 
 const teamUpdatesQuery = `subscription($t: ID!) { teamUpdates(teamId: $t) { type cursor team { id members { id } } member { id } presence { userId status currentPage } } }`
 
+// teamUpdatesResumeQuery is teamUpdatesQuery resuming after $a.
+const teamUpdatesResumeQuery = `subscription($t: ID!, $a: String) { teamUpdates(teamId: $t, after: $a) { type cursor team { id members { id } } member { id } presence { userId status currentPage } } }`
+
 // presenceView is a Presence as the tests read it.
 type presenceView struct {
 	UserID        string

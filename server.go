@@ -54,6 +54,7 @@ type Main struct {
 	log      *slog.Logger
 	store    store.Store
 	feed     *feed.Feed // the committed log (and live events) to hub
+	subs     *service.Subscriptions
 	hub      *realtime.Hub
 	registry *realtime.Registry
 	svc      *service.Service
@@ -154,7 +155,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	}
 	m.hub = realtime.NewHub(realtime.HubOptions{Logger: log, Registry: m.registry})
 	if m.feed, err = feed.New(feed.Options{
-		Log: m.store, Deliver: m.hub.Enqueue, Logger: log,
+		Log: m.store, Deliver: m.hub.Enqueue, OnGap: m.hub.Lost, Logger: log,
+		Redis: m.redis, Prefix: cfg.RedisPrefix,
 		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax,
 	}); err != nil {
 		return nil, err
@@ -268,7 +270,10 @@ func (m *Main) closeComponents() error {
 		errs = append(errs, m.feed.Close())
 	}
 	if m.hub != nil {
-		m.hub.Close()
+		m.hub.Close() // also stops the replays in progress
+	}
+	if m.subs != nil {
+		m.subs.Wait() // they read the store: before it closes
 	}
 	errs = append(errs, m.closeRedis()) // after all that use it
 	if m.store != nil {

@@ -28,8 +28,8 @@ type Position struct {
 // prefix lets a later format (a Redis stream id, say) coexist with this one.
 const (
 	cursorVersion = "v1:"
-	// maxEpochLen bounds an epoch so a cursor stays short; brokers use far
-	// less (MemoryBroker: 16 hex digits).
+	// maxEpochLen bounds an epoch so a cursor stays short; the database's
+	// (store.LogEpoch) is far shorter.
 	maxEpochLen = 64
 	// maxCursorLen bounds what ParseCursor looks at: the longest valid cursor
 	// is base64 of "v1:" + 64 + ":" + 20 digits = 88 bytes → 118 characters.

@@ -5,6 +5,8 @@
 package resolvers
 
 import (
+	"context"
+
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/service"
@@ -16,8 +18,6 @@ type Resolver struct {
 	Subs     *service.Subscriptions // the subscription fields' use cases
 	Registry *realtime.Registry
 	Auth     *auth.Authenticator // verifies refreshConnection's token
+	// ConnsOf lists a user's connections on every instance.
+	ConnsOf func(ctx context.Context, userID string) ([]realtime.ConnInfo, error)
 }
-
-// closeForbidden is graphql-transport-ws's 4403: an admin's disconnect is
-// an authorization decision, so clients must authenticate again.
-const closeForbidden = 4403

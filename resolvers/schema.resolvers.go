@@ -134,7 +134,15 @@ func (r *mutationResolver) DisconnectUser(ctx context.Context, userID string) (i
 	if err := r.Svc.RequireAdmin(ctx); err != nil {
 		return 0, err
 	}
-	return int32(r.Registry.Disconnect(userID, closeForbidden, "Forbidden: disconnected by an administrator")), nil
+	// Counted before the close goes out, across instances.
+	conns, err := r.ConnsOf(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.Svc.DisconnectUser(ctx, userID); err != nil {
+		return 0, err
+	}
+	return int32(len(conns)), nil
 }
 
 // UpdateUser is the resolver for the updateUser field.
@@ -228,7 +236,11 @@ func (r *queryResolver) Connections(ctx context.Context, userID string) ([]*mode
 	if err := r.Svc.RequireAdmin(ctx); err != nil {
 		return nil, err
 	}
-	return toConnections(r.Registry.ByUser(userID)), nil
+	conns, err := r.ConnsOf(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return toConnections(conns), nil
 }
 
 // Invitations is the resolver for the invitations field.

@@ -13,6 +13,8 @@ import (
 const (
 	CloseDisabled       = 4403
 	closeDisabledReason = "Forbidden: user disabled"
+	// closeDisconnectedReason is the reason of disconnectUser's 4403.
+	closeDisconnectedReason = "Forbidden: disconnected by an administrator"
 )
 
 // UserChange is an admin's change of a user; nil fields stay as they are.
@@ -86,4 +88,22 @@ func (s *Service) UpdateUser(ctx context.Context, userID string, ch UserChange) 
 		return []*realtime.Event{newEvent(UserRightsChanged, now, EventData{}, ctl)}, nil
 	})
 	return u, err
+}
+
+// DisconnectUser closes every connection of userID, on every instance,
+// with 4403: admins only. The close is a Disconnect control in the log, so
+// each instance applies it in log order, as it does a disabling; the
+// user's tokens stay valid (a client may reconnect: disabling is what
+// keeps them out). An unknown id is not an error: it has no connections.
+func (s *Service) DisconnectUser(ctx context.Context, userID string) error {
+	if err := s.RequireAdmin(ctx); err != nil {
+		return err
+	}
+	if err := id("userId", userID); err != nil {
+		return err
+	}
+	return s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
+		ctl := &realtime.Control{Op: realtime.Disconnect, UserID: userID, Code: CloseDisabled, Reason: closeDisconnectedReason}
+		return []*realtime.Event{newEvent(UserDisconnected, store.Now(), EventData{}, ctl)}, nil
+	})
 }

@@ -43,6 +43,10 @@ const (
 // which every instance's hub applies in log order.
 const UserRightsChanged = "USER_RIGHTS_CHANGED"
 
+// UserDisconnected is the internal event of disconnectUser: no room, only
+// its Disconnect control, which every instance applies.
+const UserDisconnected = "USER_DISCONNECTED"
+
 // IsPresenceEvent reports whether typ is a USER_* presence event type.
 func IsPresenceEvent(typ string) bool {
 	return typ == UserOnline || typ == UserOffline || typ == UserActivity

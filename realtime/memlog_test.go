@@ -12,8 +12,9 @@ import (
 // yet; history settings (HISTORY_TTL, HISTORY_MAX) will go here.
 type MemoryBrokerOptions struct{}
 
-// MemoryBroker is the single-instance Broker: the log lives in this process
-// and is handed straight to one deliver function (the local hub's Enqueue).
+// MemoryBroker numbers events in this process and hands them to one deliver
+// function (a hub's Enqueue): the hub tests' stand-in for the feed, which
+// in the server delivers the database's log.
 // Each MemoryBroker has a fresh random epoch, so cursors from before a
 // restart are recognisably from a lost history.
 type MemoryBroker struct {
@@ -24,8 +25,6 @@ type MemoryBroker struct {
 	deliver func(*Event)
 	closed  bool
 }
-
-var _ Broker = (*MemoryBroker)(nil)
 
 // NewMemoryBroker returns an in-process broker with a fresh epoch.
 func NewMemoryBroker(opts MemoryBrokerOptions) *MemoryBroker {
@@ -98,3 +97,15 @@ func (b *MemoryBroker) Close() error {
 	b.mu.Unlock()
 	return nil
 }
+
+// brokerError is the type of the test sequencer's sentinel errors.
+type brokerError string
+
+func (e brokerError) Error() string { return string(e) }
+
+// Errors of the test sequencer's lifecycle.
+const (
+	ErrBrokerNotStarted = brokerError("realtime: broker not started")
+	ErrBrokerStarted    = brokerError("realtime: broker already started")
+	ErrBrokerClosed     = brokerError("realtime: broker closed")
+)
