@@ -134,9 +134,13 @@ func TestRedisCluster(t *testing.T) {
 	want(t, resumed, "TASK_CREATED", "made on B")
 	resumed.Nothing(proctest.Quiet)
 
+	// alice is online (her projectUpdates on A); her page, set on A, is
+	// news on B.
 	activity := b.Subscribe("bob", activQ, map[string]any{"u": "alice"})
-	a.Connect("alice")
-	want(t, activity, "USER_ONLINE", "alice")
+	a.Connect("alice").Execute(`mutation { updatePresence(input: {currentPage: "/cluster"}) { currentPage } }`, nil, nil)
+	if ev := want(t, activity, "USER_ACTIVITY", "alice"); ev.Presence.CurrentPage == nil || *ev.Presence.CurrentPage != "/cluster" {
+		t.Fatalf("bob on B: %+v, want alice on /cluster", ev.Presence)
+	}
 	var u struct{ User struct{ Online bool } }
 	b.Do("bob", `{ user(id: "alice") { online } }`, nil, &u)
 	if !u.User.Online {
