@@ -302,3 +302,26 @@ func firstLine(s string) string {
 	}
 	return s
 }
+
+// Metric is the value of an unlabelled metric (e.g. "go_goroutines") in
+// the instance's /metrics.
+func (i *Instance) Metric(name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), EventTimeout)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", i.URL+"/metrics", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(raw)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("instance %s: no metric %s in /metrics", i.Name, name)
+}

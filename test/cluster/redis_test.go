@@ -42,10 +42,38 @@ func redisDown(t *testing.T, r *redistest.Server, p string, on ...*proctest.Inst
 	return outageWrites
 }
 
+// goroutines reads each instance's go_goroutines.
+func goroutines(t *testing.T, on ...*proctest.Instance) []float64 {
+	t.Helper()
+	out := make([]float64, len(on))
+	for n, i := range on {
+		v, err := i.Metric("go_goroutines")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = v
+	}
+	return out
+}
+
+// flat fails unless each instance runs about as many goroutines as
+// before: retries and reconnects must not pile up.
+func flat(t *testing.T, when string, before []float64, on ...*proctest.Instance) {
+	t.Helper()
+	const slack = 10 // a timer, a redialled connection: not one per retry
+	for n, now := range goroutines(t, on...) {
+		t.Logf("instance %s %s: %v goroutines (%v before)", on[n].Name, when, now, before[n])
+		if now > before[n]+slack {
+			t.Errorf("instance %s %s: %v goroutines, %v before the outage", on[n].Name, when, now, before[n])
+		}
+	}
+}
+
 // TestRedisOutage: Redis (the test's own) goes down and comes back with
 // its data. Changes still commit meanwhile; /readyz says 503; subscribers
 // on both instances get every event, in order, once, by the time Redis
-// is back; live delivery goes on; nothing crashed.
+// is back; live delivery goes on; nothing crashed, and no goroutines
+// piled up.
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	// An append-only file fsynced at every write: the data survives.
@@ -77,7 +105,9 @@ func redisRoundTrip(t *testing.T, redisArgs ...string) {
 	cursor := want(t, leaving, "TASK_CREATED", "before").Cursor
 	leaving.Conn.Close()
 	createTask(b, "alice", "missed", p, "")
+	before := goroutines(t, a, b)
 	written := append([]string{"before", "missed"}, redisDown(t, r, p, a, b)...)
+	flat(t, "during the outage", before, a, b)
 
 	r.Start()
 	for _, i := range []*proctest.Instance{a, b} {
@@ -104,6 +134,7 @@ func redisRoundTrip(t *testing.T, redisArgs ...string) {
 		want(t, s, "TASK_CREATED", "live again")
 	}
 	resumed.Nothing(proctest.Quiet)
+	flat(t, "after the outage", before, a, b)
 }
 
 // TestRedisCluster: REDIS_URL naming a 3-master Redis Cluster (the
