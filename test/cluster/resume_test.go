@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/taskpulse/taskpulse/internal/proctest"
+	"github.com/taskpulse/taskpulse/internal/wsclient"
 	"github.com/taskpulse/taskpulse/realtime"
 )
 
@@ -171,4 +174,48 @@ func TestResumeRefusals(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestResumeOlderThanRetention: with HISTORY_MAX=3, once the instances
+// have trimmed the log, a cursor older than the kept history is
+// CURSOR_EXPIRED on any instance — never a replay with a silent gap —
+// while one within it still resumes exactly. Until the trim (it runs
+// every minute) the full replay is still exact.
+func TestResumeOlderThanRetention(t *testing.T) {
+	t.Parallel()
+	_, a, b := cluster2(t, map[string]string{"HISTORY_MAX": "3"}, "alice")
+	all := a.Subscribe("alice", taskQ, nil)
+	var evs []event
+	for n := range 7 {
+		title := fmt.Sprintf("t%d", n)
+		createTask([]*proctest.Instance{a, b}[n%2], "alice", title, "", "")
+		evs = append(evs, want(t, all, "TASK_CREATED", title))
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		s := b.Subscribe("alice", taskQ, after(evs[0].Cursor, nil))
+		r, err := s.Wait(proctest.EventTimeout)
+		var oe *wsclient.OperationError
+		if errors.As(err, &oe) && len(oe.Errors) > 0 && oe.Errors[0].Code() == "CURSOR_EXPIRED" {
+			s.Conn.Close()
+			break
+		}
+		// Not trimmed yet: the replay is whole.
+		if err != nil {
+			t.Fatalf("resume after t0: %v, want t1 or CURSOR_EXPIRED", err)
+		}
+		if ev := decode(t, s.Who(), r); ev.title() != "t1" {
+			t.Fatalf("resume after t0, before the trim: %s, want t1 first", ev)
+		}
+		s.Conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("a cursor 6 events back still resumes 90s after, with HISTORY_MAX=3: the log is not trimmed")
+		}
+		time.Sleep(2 * time.Second)
+	}
+	s := a.Subscribe("alice", taskQ, after(evs[4].Cursor, nil))
+	if got := titles(collect(t, s, 2)); !slices.Equal(got, []string{"t5", "t6"}) {
+		t.Fatalf("resume within the kept history: %q, want t5 t6", got)
+	}
+	s.Nothing(proctest.Quiet)
 }
