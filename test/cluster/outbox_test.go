@@ -42,7 +42,7 @@ func TestOutboxCrashBetweenCommitAndRelay(t *testing.T) {
 
 	// The client of C gets no answer: C died before responding.
 	if err := tryCreateTask(victim, "alice", "committed, then C died", p); err == nil {
-		t.Fatalf("createTask on C answered: the failpoint did not fire before the response")
+		t.Fatalf("createTask on C answered: the failpoint did not fire before the response (a binary built without -tags failpoints?)")
 	}
 	crashed(t, victim)
 
@@ -84,7 +84,7 @@ func TestOutboxCrashEmbedded(t *testing.T) {
 
 	victim := c.Start("2", map[string]string{proctest.FailpointsVar: "after-commit=kill"})
 	if err := tryCreateTask(victim, "alice", "committed, then killed", ""); err == nil {
-		t.Fatalf("createTask answered: the failpoint did not fire before the response")
+		t.Fatalf("createTask answered: the failpoint did not fire before the response (a binary built without -tags failpoints?)")
 	}
 	crashed(t, victim)
 
