@@ -112,13 +112,14 @@ func New(t testing.TB, opts Options) *Cluster {
 }
 
 // cleanPrefix deletes, when t ends, every key the instances wrote to the
-// shared Redis: the server puts prefix and ':' ahead of each key, and
-// redis_rate puts its own prefix ahead of that.
+// shared Redis: the server puts prefix and ':' ahead of each key, or the
+// prefix as a hash tag ("{prefix}:", the log's keys), and redis_rate puts
+// its own prefix ahead of either.
 func cleanPrefix(t testing.TB, rdb redis.UniversalClient, prefix string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, p := range []string{prefix + ":", redistest.RateLimitPrefix + prefix + ":"} {
+		for _, p := range []string{prefix + ":", "{" + prefix + "}:", redistest.RateLimitPrefix + prefix + ":", redistest.RateLimitPrefix + "{" + prefix + "}:"} {
 			if err := redistest.DeletePrefix(ctx, rdb, p); err != nil {
 				t.Errorf("proctest: delete keys %s*: %v", p, err)
 			}
