@@ -21,7 +21,8 @@ import (
 // presence, the connection directory, the rate limit — is shared.
 
 // redisPrefix is a REDIS_PREFIX of the test's own on the Redis rdb
-// reaches; its keys (and the rate limiter's, under "rate:") are deleted
+// reaches; its keys (the feed's, "{prefix}:…", and the rate limiter's,
+// under "rate:", too) are deleted
 // when the test ends, after the servers (register it before them).
 func redisPrefix(t *testing.T, rdb redis.UniversalClient) string {
 	t.Helper()
@@ -29,7 +30,8 @@ func redisPrefix(t *testing.T, rdb redis.UniversalClient) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for _, q := range []string{p + ":", redistest.RateLimitPrefix + p + ":"} {
+		// The feed's keys carry the prefix as their hash tag: "{p}:".
+		for _, q := range []string{p + ":", "{" + p + "}:", redistest.RateLimitPrefix + p + ":"} {
 			if err := redistest.DeletePrefix(ctx, rdb, q); err != nil {
 				t.Errorf("delete keys %s*: %v", q, err)
 			}
