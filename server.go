@@ -157,7 +157,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Main, er
 	if m.feed, err = feed.New(feed.Options{
 		Log: m.store, Deliver: m.hub.Enqueue, OnGap: m.hub.Lost, Logger: log,
 		Redis: m.redis, Prefix: cfg.RedisPrefix,
-		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax,
+		HistoryTTL: cfg.HistoryTTL, HistoryMax: cfg.HistoryMax, TrimEvery: cfg.HistoryTrimEvery,
 	}); err != nil {
 		return nil, err
 	}

@@ -124,11 +124,14 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	// HistoryTTL (HISTORY_TTL, default 1h) is how far back a resume can
-	// reach, per stream.
+	// reach: the event log keeps entries younger than this.
 	HistoryTTL time.Duration
-	// HistoryMax (HISTORY_MAX, default 10000) is how many events are kept
-	// per stream for resumes.
+	// HistoryMax (HISTORY_MAX, default 10000) is how many of the newest
+	// log entries are kept for resumes.
 	HistoryMax int
+	// HistoryTrimEvery (HISTORY_TRIM_EVERY, default 1m) is how often each
+	// instance trims the log to HistoryTTL and HistoryMax.
+	HistoryTrimEvery time.Duration
 
 	// AuditLog (AUDIT_LOG, default "stderr") is where audit records go:
 	// "stderr", "stdout" or a file path.
@@ -262,6 +265,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		DrainTimeout:         r.duration("DRAIN_TIMEOUT", 10*time.Second),
 		HistoryTTL:           r.duration("HISTORY_TTL", time.Hour),
 		HistoryMax:           r.positiveInt("HISTORY_MAX", 10000),
+		HistoryTrimEvery:     r.duration("HISTORY_TRIM_EVERY", time.Minute),
 		AuditLog:             r.str("AUDIT_LOG", defaultAuditLog),
 
 		WSInitTimeout:  r.duration("WS_INIT_TIMEOUT", 3*time.Second),
@@ -350,6 +354,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("drainTimeout", c.DrainTimeout),
 		slog.Duration("historyTTL", c.HistoryTTL),
 		slog.Int("historyMax", c.HistoryMax),
+		slog.Duration("historyTrimEvery", c.HistoryTrimEvery),
 		slog.String("auditLog", c.AuditLog),
 		slog.Duration("wsInitTimeout", c.WSInitTimeout),
 		slog.Duration("wsPingInterval", c.WSPingInterval),

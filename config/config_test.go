@@ -34,6 +34,7 @@ func defaults() Config {
 		DrainTimeout:           10 * time.Second,
 		HistoryTTL:             time.Hour,
 		HistoryMax:             10000,
+		HistoryTrimEvery:       time.Minute,
 		AuditLog:               "stderr",
 		RedisPrefix:            "taskpulse",
 		PresenceInstanceTTL:    15 * time.Second,

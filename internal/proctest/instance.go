@@ -143,6 +143,9 @@ func (i *Instance) Done() <-chan struct{} { return i.done }
 // Wait waits up to d for the process to end by itself and returns how
 // it ended (nil if it is still running).
 func (i *Instance) Wait(d time.Duration) *os.ProcessState {
+	if i.Exited() { // first: select picks at random among ready cases
+		return i.state
+	}
 	select {
 	case <-i.done:
 		return i.state

@@ -179,11 +179,11 @@ func TestResumeRefusals(t *testing.T) {
 // TestResumeOlderThanRetention: with HISTORY_MAX=3, once the instances
 // have trimmed the log, a cursor older than the kept history is
 // CURSOR_EXPIRED on any instance — never a replay with a silent gap —
-// while one within it still resumes exactly. Until the trim (it runs
-// every minute) the full replay is still exact.
+// while one within it still resumes exactly. Until the trim (every
+// second here: HISTORY_TRIM_EVERY) the full replay is still exact.
 func TestResumeOlderThanRetention(t *testing.T) {
 	t.Parallel()
-	_, a, b := cluster2(t, map[string]string{"HISTORY_MAX": "3"}, "alice")
+	_, a, b := cluster2(t, map[string]string{"HISTORY_MAX": "3", "HISTORY_TRIM_EVERY": "1s"}, "alice")
 	all := a.Subscribe("alice", taskQ, nil)
 	var evs []event
 	for n := range 7 {
@@ -191,7 +191,7 @@ func TestResumeOlderThanRetention(t *testing.T) {
 		createTask([]*proctest.Instance{a, b}[n%2], "alice", title, "", "")
 		evs = append(evs, want(t, all, "TASK_CREATED", title))
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		s := b.Subscribe("alice", taskQ, after(evs[0].Cursor, nil))
 		r, err := s.Wait(proctest.EventTimeout)
@@ -209,9 +209,9 @@ func TestResumeOlderThanRetention(t *testing.T) {
 		}
 		s.Conn.Close()
 		if time.Now().After(deadline) {
-			t.Fatal("a cursor 6 events back still resumes 90s after, with HISTORY_MAX=3: the log is not trimmed")
+			t.Fatal("a cursor 6 events back still resumes 20s after, with HISTORY_MAX=3 trimmed every second: the log is not trimmed")
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(500 * time.Millisecond)
 	}
 	s := a.Subscribe("alice", taskQ, after(evs[4].Cursor, nil))
 	if got := titles(collect(t, s, 2)); !slices.Equal(got, []string{"t5", "t6"}) {
