@@ -16,11 +16,11 @@ func (f *Feed) seen(seq uint64) {
 			break
 		}
 	}
-	f.dmu.Lock()
-	if seq > f.pos && f.behindSince.IsZero() {
+	f.smu.Lock()
+	if seq > f.pos1.Load() && f.behindSince.IsZero() {
 		f.behindSince = time.Now()
 	}
-	f.dmu.Unlock()
+	f.smu.Unlock()
 }
 
 // source tells deliverLocked where an entry was read, for the counters.
@@ -35,12 +35,11 @@ const (
 // entry at or before pos is skipped (already delivered). An entry further
 // on is taken as the first one kept after trimmed entries: the caller
 // passes only database reads (gapless unless trimmed) or stream entries
-// whose predecessors it has already delivered. It reports whether pos
-// moved.
-func (f *Feed) deliverLocked(e store.LogEntry, src source) bool {
+// whose predecessors it has already delivered.
+func (f *Feed) deliverLocked(e store.LogEntry, src source) {
 	seq := uint64(e.Seq)
 	if seq <= f.pos {
-		return false
+		return
 	}
 	if seq > f.pos+1 {
 		f.lostLocked(f.pos+1, seq-1)
@@ -62,12 +61,13 @@ func (f *Feed) deliverLocked(e store.LogEntry, src source) bool {
 	}
 	f.pos = seq
 	f.pos1.Store(seq)
+	f.smu.Lock()
 	if seq >= f.head.Load() {
 		f.behindSince = time.Time{}
 	} else {
 		f.behindSince = time.Now() // progress: the stall clock restarts
 	}
-	return true
+	f.smu.Unlock()
 }
 
 // lostLocked reports entries from..to as trimmed before delivery.

@@ -111,7 +111,9 @@ type Options struct {
 	// OnGap is told of log entries from..to (inclusive) that were trimmed
 	// before this instance delivered them: it must end whatever would
 	// otherwise silently miss them (the hub: CURSOR_EXPIRED). Called like
-	// Deliver, in order with it. nil: only logged.
+	// Deliver (under the same lock, in order with it: every entry delivered
+	// before the call precedes the gap, every one after follows it), and
+	// like Deliver it must not block or call the Feed. nil: only logged.
 	OnGap func(from, to uint64)
 	// Logger receives errors and state changes; nil: slog.Default().
 	Logger *slog.Logger
@@ -195,12 +197,17 @@ type Feed struct {
 	relayNudge  chan struct{} // capacity 1: "a commit may wait for the relay"
 	followNudge chan struct{} // capacity 1: "a commit may wait for the follower"
 
-	// Delivery: pos and every Deliver/OnGap call, under dmu.
-	dmu         sync.Mutex
-	pos         uint64
-	behindSince time.Time // zero: caught up (or progressing)
-	pos1        atomic.Uint64
-	head        atomic.Uint64
+	// Delivery: pos and every Deliver/OnGap call, under dmu; pos1 is pos
+	// for readers outside it.
+	dmu  sync.Mutex
+	pos  uint64
+	pos1 atomic.Uint64
+	head atomic.Uint64 // newest seq seen
+	// behindSince (under smu, taken inside dmu or alone, never held during
+	// a Deliver): when the follower fell behind the head or last moved
+	// while behind; zero when caught up. Ready reads it.
+	smu         sync.Mutex
+	behindSince time.Time
 
 	redisUp atomic.Bool
 

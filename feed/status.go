@@ -21,16 +21,19 @@ func (f *Feed) Ready(ctx context.Context) error {
 	}
 	if f.rdb != nil {
 		if err := f.rdb.Ping(ctx).Err(); err != nil {
-			f.redisFailed(err)
+			if ctx.Err() == nil {
+				f.redisFailed(err)
+			}
 			return fmt.Errorf("feed: Redis unreachable: %w", err)
 		}
 	}
-	f.dmu.Lock()
-	since, pos := f.behindSince, f.pos
-	f.dmu.Unlock()
+	f.smu.Lock()
+	since := f.behindSince
+	f.smu.Unlock()
+	pos := f.pos1.Load()
 	if !since.IsZero() && time.Since(since) > f.opts.StallAfter {
 		return fmt.Errorf("feed: follower stalled at seq %d for %s (head %d)",
-			pos, time.Since(since).Round(time.Second), f.head.Load())
+			pos, time.Since(since).Round(10*time.Millisecond), f.head.Load())
 	}
 	return nil
 }
