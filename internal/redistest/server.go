@@ -117,6 +117,7 @@ func (s *Server) start() error {
 	cmd := exec.Command(binary, s.args...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
