@@ -147,3 +147,34 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("PublishLive after Close: %v", err)
 	}
 }
+
+// A follower that makes no progress behind the head for StallAfter makes
+// Ready fail (for /readyz); progress makes it ready again.
+func TestReadyReportsStalledFollower(t *testing.T) {
+	s := openSQLite(t, sqlitePath(t))
+	f, rec := start(t, feed.Options{Log: s, StallAfter: 200 * time.Millisecond, Poll: 20 * time.Millisecond})
+	blocked, release := rec.stall()
+	t.Cleanup(release)
+	commit(t, s, "a", 2)
+	f.Committed()
+	<-blocked // delivering seq 1 of 2, for ever
+	ctx := context.Background()
+	if err := f.Ready(ctx); err != nil {
+		t.Fatalf("Ready at once: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	err := f.Ready(ctx)
+	if err == nil {
+		t.Fatal("Ready: nil while the follower is stuck behind the head")
+	}
+	t.Logf("Ready while stuck: %v", err)
+	release()
+	rec.waitSeq(t, 2, 5*time.Second)
+	if err := f.Ready(ctx); err != nil {
+		t.Fatalf("Ready after catching up: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // caught up and idle is not stalled
+	if err := f.Ready(ctx); err != nil {
+		t.Fatalf("Ready when idle: %v", err)
+	}
+}

@@ -111,7 +111,9 @@ type Options struct {
 	// OnGap is told of log entries from..to (inclusive) that were trimmed
 	// before this instance delivered them: it must end whatever would
 	// otherwise silently miss them (the hub: CURSOR_EXPIRED). Called like
-	// Deliver, in order with it. nil: only logged.
+	// Deliver (under the same lock, in order with it: every entry delivered
+	// before the call precedes the gap, every one after follows it), and
+	// like Deliver it must not block or call the Feed. nil: only logged.
 	OnGap func(from, to uint64)
 	// Logger receives errors and state changes; nil: slog.Default().
 	Logger *slog.Logger
@@ -195,12 +197,17 @@ type Feed struct {
 	relayNudge  chan struct{} // capacity 1: "a commit may wait for the relay"
 	followNudge chan struct{} // capacity 1: "a commit may wait for the follower"
 
-	// Delivery: pos and every Deliver/OnGap call, under dmu.
-	dmu         sync.Mutex
-	pos         uint64
-	behindSince time.Time // zero: caught up (or progressing)
-	pos1        atomic.Uint64
-	head        atomic.Uint64
+	// Delivery: pos and every Deliver/OnGap call, under dmu; pos1 is pos
+	// for readers outside it.
+	dmu  sync.Mutex
+	pos  uint64
+	pos1 atomic.Uint64
+	head atomic.Uint64 // newest seq seen
+	// behindSince (under smu, taken inside dmu or alone, never held during
+	// a Deliver): when the follower fell behind the head or last moved
+	// while behind; zero when caught up. Ready reads it.
+	smu         sync.Mutex
+	behindSince time.Time
 
 	redisUp atomic.Bool
 
@@ -267,7 +274,9 @@ func keyBase(prefix string) string {
 
 // Start reads the log's epoch and head and starts delivering the entries
 // after that head. ctx bounds these first reads only; the feed runs until
-// Close.
+// Close. With Redis it also subscribes to live events (waiting up to a
+// second, plus a dial, for the confirmation; an unreachable Redis does not
+// fail Start: the feed works from the database until it is back).
 func (f *Feed) Start(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -295,6 +304,7 @@ func (f *Feed) Start(ctx context.Context) error {
 	f.cancel = cancel
 	if f.rdb != nil {
 		f.ps = f.rdb.Subscribe(run, f.liveC)
+		f.confirmSubscribed(ctx)
 		f.goRun(func() { f.live(run) })
 		f.goRun(func() { f.relay(run) })
 		f.goRun(func() { f.followRedis(run) })
@@ -306,6 +316,20 @@ func (f *Feed) Start(ctx context.Context) error {
 	}
 	f.started = true
 	return nil
+}
+
+// confirmSubscribed waits (a second at most) for Redis to confirm the live
+// subscription, so live events published once Start has returned reach
+// this instance. With Redis down it gives up: the subscription is redialled
+// by the live loop.
+func (f *Feed) confirmSubscribed(ctx context.Context) {
+	msg, err := f.ps.ReceiveTimeout(ctx, time.Second)
+	if err != nil {
+		return
+	}
+	if m, ok := msg.(*redis.Message); ok {
+		f.onLive(m.Payload)
+	}
 }
 
 func (f *Feed) goRun(fn func()) {
@@ -367,180 +391,4 @@ func (f *Feed) Epoch() string {
 // Start before any).
 func (f *Feed) Position() realtime.Position {
 	return realtime.Position{Epoch: f.Epoch(), Seq: f.pos1.Load()}
-}
-
-// Ready returns nil when the feed delivers, or why not: not started,
-// closed, Redis unreachable (live events are then local only and the log
-// is read from the database), or a follower stalled behind the head.
-func (f *Feed) Ready(ctx context.Context) error {
-	f.mu.Lock()
-	started, closed := f.started, f.closed
-	f.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
-	}
-	if f.rdb != nil {
-		if err := f.rdb.Ping(ctx).Err(); err != nil {
-			f.redisFailed(err)
-			return fmt.Errorf("feed: Redis unreachable: %w", err)
-		}
-	}
-	f.dmu.Lock()
-	since, pos := f.behindSince, f.pos
-	f.dmu.Unlock()
-	if !since.IsZero() && time.Since(since) > f.opts.StallAfter {
-		return fmt.Errorf("feed: follower stalled at seq %d for %s (head %d)",
-			pos, time.Since(since).Round(time.Second), f.head.Load())
-	}
-	return nil
-}
-
-// Stats returns the feed's counters.
-func (f *Feed) Stats() Stats {
-	pos, head := f.pos1.Load(), f.head.Load()
-	s := Stats{
-		Position: pos, Head: max(head, pos),
-		Redis: f.rdb != nil, RedisUp: f.rdb != nil && f.redisUp.Load(),
-		Delivered: f.delivered.Load(), FromStream: f.fromStream.Load(), FromDB: f.fromDB.Load(),
-		Relayed: f.relayed.Load(), GapFills: f.gapFills.Load(), Lost: f.lost.Load(),
-		Malformed: f.malformed.Load(), LiveSent: f.liveSent.Load(), LiveReceived: f.liveReceived.Load(),
-		Errors: f.errors.Load(),
-	}
-	s.Lag = s.Head - s.Position
-	return s
-}
-
-// seen records that the log reaches seq (for Lag and stall detection).
-func (f *Feed) seen(seq uint64) {
-	for {
-		h := f.head.Load()
-		if seq <= h || f.head.CompareAndSwap(h, seq) {
-			break
-		}
-	}
-	f.dmu.Lock()
-	if seq > f.pos && f.behindSince.IsZero() {
-		f.behindSince = time.Now()
-	}
-	f.dmu.Unlock()
-}
-
-// source tells deliverLocked where an entry was read, for the counters.
-type source uint8
-
-const (
-	fromDB source = iota
-	fromStream
-)
-
-// deliverLocked delivers e if it is the next entry (e.Seq == pos+1); an
-// entry at or before pos is skipped (already delivered). An entry further
-// on is taken as the first one kept after trimmed entries: the caller
-// passes only database reads (gapless unless trimmed) or stream entries
-// whose predecessors it has already delivered. It reports whether pos
-// moved.
-func (f *Feed) deliverLocked(e store.LogEntry, src source) bool {
-	seq := uint64(e.Seq)
-	if seq <= f.pos {
-		return false
-	}
-	if seq > f.pos+1 {
-		f.lostLocked(f.pos+1, seq-1)
-	}
-	ev, err := realtime.FromLogEntry(e, f.epoch)
-	if err != nil {
-		// Nothing can be done with it on any instance; skipping it keeps
-		// the rest of the log moving.
-		f.malformed.Add(1)
-		f.log.Error("feed: malformed log entry skipped", "seq", seq, "type", e.Type, "err", err)
-	} else {
-		f.opts.Deliver(ev)
-		f.delivered.Add(1)
-		if src == fromStream {
-			f.fromStream.Add(1)
-		} else {
-			f.fromDB.Add(1)
-		}
-	}
-	f.pos = seq
-	f.pos1.Store(seq)
-	if seq >= f.head.Load() {
-		f.behindSince = time.Time{}
-	} else {
-		f.behindSince = time.Now() // progress: the stall clock restarts
-	}
-	return true
-}
-
-// lostLocked reports entries from..to as trimmed before delivery.
-func (f *Feed) lostLocked(from, to uint64) {
-	f.lost.Add(to - from + 1)
-	f.log.Error("feed: log entries were trimmed before this instance delivered them; their subscriptions must resume",
-		"from", from, "to", to, "epoch", f.epoch)
-	if f.opts.OnGap != nil {
-		f.opts.OnGap(from, to)
-	}
-	f.pos = to
-	f.pos1.Store(to)
-}
-
-// catchUpDB delivers every entry the database log has after pos. An entry
-// missing at the start of a read was trimmed (the log is gapless
-// otherwise): OnGap.
-func (f *Feed) catchUpDB(ctx context.Context) error {
-	for {
-		after := f.pos1.Load()
-		entries, err := f.opts.Log.ReadLog(ctx, int64(after), store.MaxLogRead)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			return nil
-		}
-		f.seen(uint64(entries[len(entries)-1].Seq))
-		f.dmu.Lock()
-		for _, e := range entries {
-			f.deliverLocked(e, fromDB)
-		}
-		f.dmu.Unlock()
-		if len(entries) < store.MaxLogRead {
-			return nil
-		}
-	}
-}
-
-// fail counts a failed operation and logs it when it starts a run of
-// failures of its kind (state says whether one was already reported).
-func (f *Feed) fail(state *bool, msg string, err error) {
-	f.errors.Add(1)
-	if !*state {
-		*state = true
-		f.log.Error(msg, "err", err)
-	}
-}
-
-// recovered logs the end of a run of failures.
-func (f *Feed) recovered(state *bool, msg string) {
-	if *state {
-		*state = false
-		f.log.Info(msg)
-	}
-}
-
-// redisFailed marks Redis down (for Stats and Ready) and logs the
-// transition once.
-func (f *Feed) redisFailed(err error) {
-	if f.redisUp.Swap(false) {
-		f.log.Error("feed: Redis unreachable; delivering from the database until it is back", "err", err)
-	}
-}
-
-// redisOK marks Redis up and logs the transition once.
-func (f *Feed) redisOK() {
-	if !f.redisUp.Swap(true) {
-		f.log.Info("feed: Redis reachable again")
-	}
 }

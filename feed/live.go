@@ -25,7 +25,8 @@ const liveIdle = 30 * time.Second
 //
 // Live events are news, not history: with Redis unreachable the event
 // reaches this instance only, the failure is counted (and logged once per
-// outage) and PublishLive returns nil. Nothing waits for other instances.
+// outage) and PublishLive returns nil; while Redis is known to be down it
+// is not even tried, so a caller never waits on dial attempts.
 func (f *Feed) PublishLive(ctx context.Context, ev *realtime.Event) error {
 	if err := checkLive(ev); err != nil {
 		return err
@@ -45,6 +46,13 @@ func (f *Feed) PublishLive(ctx context.Context, ev *realtime.Event) error {
 	f.deliverLiveLocked(ev)
 	f.dmu.Unlock()
 	if f.rdb == nil {
+		return nil
+	}
+	if !f.redisUp.Load() {
+		// Known down (the relay, follower and live loops retry it): do not
+		// make presence wait on dial attempts; other instances could not
+		// hear it anyway.
+		f.errors.Add(1)
 		return nil
 	}
 	msg := encodeWire(ev.Type, ev.Rooms, ev.Data, nil, ev.Time, f.instance)

@@ -52,6 +52,29 @@ func (r *recorder) deliver(ev *realtime.Event) {
 	}
 }
 
+// stall makes Deliver block from now on until the returned release is
+// called; entered receives once the follower is blocked.
+func (r *recorder) stall() (entered <-chan struct{}, release func()) {
+	in, gate := make(chan struct{}, 1), make(chan struct{})
+	r.mu.Lock()
+	r.hold = func(*realtime.Event) {
+		select {
+		case in <- struct{}{}:
+		default:
+		}
+		<-gate
+	}
+	r.mu.Unlock()
+	var once sync.Once
+	return in, func() { once.Do(func() { close(gate) }) }
+}
+
+func (r *recorder) gapList() [][2]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.gaps)
+}
+
 func (r *recorder) onGap(from, to uint64) {
 	r.mu.Lock()
 	r.gaps = append(r.gaps, [2]uint64{from, to})
@@ -148,10 +171,16 @@ func wantGapless(t testing.TB, name string, seqs []uint64, from, to uint64) {
 // (ToLogEntry of a published event), and returns their seqs.
 func commit(t testing.TB, s store.Store, tag string, n int) []int64 {
 	t.Helper()
+	return commitAt(t, s, tag, n, store.Now())
+}
+
+// commitAt is commit with the events' time at.
+func commitAt(t testing.TB, s store.Store, tag string, n int, at time.Time) []int64 {
+	t.Helper()
 	entries := make([]*store.LogEntry, n)
 	for i := range entries {
 		ev := &realtime.Event{Type: "TASK_UPDATED", Rooms: []string{"project:p", "user:" + tag},
-			Data: []byte(fmt.Sprintf(`{"tag": %q, "i": %d}`, tag, i)), Time: store.Now()}
+			Data: []byte(fmt.Sprintf(`{"tag": %q, "i": %d}`, tag, i)), Time: at}
 		if i%5 == 4 {
 			ev.Control = &realtime.Control{Op: realtime.Join, UserID: tag, Room: "project:p"}
 		}

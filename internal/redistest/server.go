@@ -173,6 +173,7 @@ func (s *Server) start() error {
 	cmd := exec.Command(s.bin, args...)
 	out := &tailBuffer{max: 8 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
