@@ -140,7 +140,8 @@ func TestRedisRestartedEmpty(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { in.writers(t, 2, 30) })
 	time.Sleep(50 * time.Millisecond)
-	srv.Restart()
+	srv.Kill()
+	srv.Start() // empty: nothing is persisted
 	wg.Wait()
 	in.writers(t, 1, 5) // after the restart, through the new stream
 	h := in.agree(t, 0, 15*time.Second)
@@ -163,7 +164,7 @@ func TestRedisOutage(t *testing.T) {
 	in.agree(t, 0, 10*time.Second)
 	before := runtime.NumGoroutine()
 
-	srv.Stop()
+	srv.Kill()
 	ctx := context.Background()
 	for i, f := range in.feeds {
 		if err := f.Ready(ctx); err == nil {
