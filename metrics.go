@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/taskpulse/taskpulse/feed"
 	"github.com/taskpulse/taskpulse/internal/gqlguard"
 	"github.com/taskpulse/taskpulse/realtime/transport"
 )
@@ -132,6 +133,25 @@ func (m *Main) registerComponents(queryCache *gqlguard.QueryCache) {
 		counter("taskpulse_frames_sent_total", "Messages written to clients.", l, func() float64 { return u(stats().FramesSent) })
 		counter("taskpulse_slow_consumer_drops_total", "Connections dropped because their send queue overflowed (4010).", l, func() float64 { return u(stats().SlowConsumerDrops) })
 	}
+	// The feed: how far this instance follows the shared log, and how.
+	fs := m.feed.Stats
+	gauge("taskpulse_log_position", "Last event log seq delivered to this instance's hub.", nil, func() float64 { return u(fs().Position) })
+	gauge("taskpulse_log_lag", "Log entries seen (database or stream) but not yet delivered here.", nil, func() float64 { return u(fs().Lag) })
+	gauge("taskpulse_redis_up", "1 while the feed's last Redis operation succeeded (0 without Redis or while it is away).", nil, func() float64 {
+		if st := fs(); st.Redis && st.RedisUp {
+			return 1
+		}
+		return 0
+	})
+	for name, f := range map[string]func(feed.Stats) uint64{
+		"stream": func(st feed.Stats) uint64 { return st.FromStream }, "database": func(st feed.Stats) uint64 { return st.FromDB },
+	} {
+		counter("taskpulse_log_delivered_total", "Log entries delivered to the hub, by where they were read.", prometheus.Labels{"source": name}, func() float64 { return u(f(fs())) })
+	}
+	counter("taskpulse_log_relayed_total", "Log entries this instance's relay appended to the Redis stream.", nil, func() float64 { return u(fs().Relayed) })
+	counter("taskpulse_log_gap_fills_total", "Holes in the Redis stream filled from the database.", nil, func() float64 { return u(fs().GapFills) })
+	counter("taskpulse_log_lost_total", "Log entries trimmed before this instance delivered them (their subscriptions ended CURSOR_EXPIRED).", nil, func() float64 { return u(fs().Lost) })
+	counter("taskpulse_feed_errors_total", "Failed Redis or database operations of the feed (retried).", nil, func() float64 { return u(fs().Errors) })
 	gauge("taskpulse_graphql_query_cache_bytes", "Bytes held by the cache of parsed GraphQL documents (GRAPHQL_QUERY_CACHE_BYTES bounds it).", nil, func() float64 { return float64(queryCache.Bytes()) })
 }
 
