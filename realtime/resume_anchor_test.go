@@ -25,12 +25,7 @@ func TestAnchorBehindTheHubCatchesUp(t *testing.T) {
 	flush(t, h)
 
 	follow := &recSink{}
-	s, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{u1, p1}, After: 15, Follow: true, Encoder: &countEnc{}, Sink: follow,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSubscribe(t, r, SubscribeOptions{Rooms: []string{u1, p1}, After: 15, Follow: true, Sink: follow}, nil)
 	log.add(ev("LIVE_P2", p2))
 	log.add(ev("LIVE_P1", p1))
 	log.feed(h, 20, 22)
@@ -59,11 +54,7 @@ func TestAnchorBehindTheHubAppliesMissedEnds(t *testing.T) {
 
 	// Its client sees event 5, then the leave, then FORBIDDEN.
 	project := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 4, EndOnLeave: true, Encoder: &countEnc{}, Sink: project,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 4, EndOnLeave: true, Sink: project}, nil)
 	r.Wait()
 	if got := project.seqs(); !slices.Equal(got, []uint64{5, 6}) {
 		t.Errorf("got %v, want [5 6]", got)
@@ -115,11 +106,7 @@ func TestAnchorTooFarBehindTheHub(t *testing.T) {
 		t.Fatalf("subscribe 1124 events behind: %v, want ErrAnchorPassed", err)
 	}
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 100, Encoder: &countEnc{}, Sink: sink,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 100, Sink: sink}, nil)
 	r.Wait()
 	if got := sink.seqs(); !slices.Equal(got, seqRange(101, n)) {
 		t.Errorf("got %d events from %v, want 101..%d", len(got), got[:min(len(got), 3)], n)
@@ -134,11 +121,7 @@ func TestAnchorAheadOfTheHubSkipsWhatItReflects(t *testing.T) {
 	log := &memLog{}
 	log.fill(8, p1)
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 5, Encoder: &countEnc{}, Sink: sink,
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 5, Sink: sink}, nil)
 	log.feed(h, 0, 8)
 	flush(t, h)
 	if got := sink.seqs(); !slices.Equal(got, []uint64{6, 7, 8}) {

@@ -92,6 +92,18 @@ func (l *memLog) feed(h *Hub, from, to uint64) {
 	}
 }
 
+// publish adds n events to p1 and has h dispatch them, as a change and the
+// feed do.
+func (l *memLog) publish(t *testing.T, h *Hub, n int) {
+	t.Helper()
+	l.mu.Lock()
+	from := uint64(len(l.events))
+	l.mu.Unlock()
+	l.fill(n, p1)
+	l.feed(h, from, from+uint64(n))
+	flush(t, h)
+}
+
 // pacedSink is a client that takes the history at its pace: DeliverWait
 // waits for gate (when set) before each payload.
 type pacedSink struct {
@@ -133,6 +145,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// mustSubscribe subscribes with r — u1 to p1, encoded by a countEnc, unless
+// o says otherwise — and fails the test if r refuses.
+func mustSubscribe(t *testing.T, r *Resumer, o SubscribeOptions, replay *Replay) *Subscription {
+	t.Helper()
+	if o.UserID == "" {
+		o.UserID = "u1"
+	}
+	if o.Rooms == nil {
+		o.Rooms = []string{p1}
+	}
+	if o.Encoder == nil {
+		o.Encoder = &countEnc{}
+	}
+	s, err := r.Subscribe(context.Background(), o, replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newResumer(t *testing.T, opts ResumerOptions) (*Hub, *Resumer) {
 	t.Helper()
 	h := NewHub(HubOptions{})
@@ -151,29 +183,18 @@ func newResumer(t *testing.T, opts ResumerOptions) (*Hub, *Resumer) {
 func TestResumeReplaysThenGoesLiveWithoutGapOrDuplicate(t *testing.T) {
 	h, r := newResumer(t, ResumerOptions{})
 	log := &memLog{}
-	log.fill(30, p1)
-	log.feed(h, 0, 30)
-	flush(t, h)
+	log.publish(t, h, 30)
 
 	sink := &pacedSink{gate: make(chan struct{})}
-	_, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 30, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 10, Read: log.read})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 30, Sink: sink}, &Replay{From: 10, Read: log.read})
 	// The replay waits for the client; meanwhile the hub dispatches 31..50.
-	log.fill(20, p1)
-	log.feed(h, 30, 50)
-	flush(t, h)
+	log.publish(t, h, 20)
 	if got := sink.seqs(); len(got) != 0 {
 		t.Fatalf("the client got %v before its replay", got)
 	}
 	close(sink.gate)
 	waitFor(t, "events 11..50", func() bool { return len(sink.seqs()) >= 40 })
-	log.fill(1, p1)
-	log.feed(h, 50, 51)
-	flush(t, h)
+	log.publish(t, h, 1)
 	if got, want := sink.seqs(), seqRange(11, 51); !slices.Equal(got, want) {
 		t.Fatalf("the client got %v, want %v", got, want)
 	}
@@ -207,12 +228,8 @@ func TestReplayAppliesTodaysMemberships(t *testing.T) {
 	flush(t, h)
 
 	sink := &pacedSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{u1, p1}, After: 12, Follow: true, Encoder: &countEnc{}, Sink: sink,
-		Accept: func(e *Event) bool { return e.Type != "SKIPPED" },
-	}, &Replay{From: 0, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{Rooms: []string{u1, p1}, After: 12, Follow: true, Sink: sink,
+		Accept: func(e *Event) bool { return e.Type != "SKIPPED" }}, &Replay{From: 0, Read: log.read})
 	r.Wait()
 	if got, want := sink.types(), []string{"REJOIN", "AFTER_REJOIN", "MINE", "MINE_AND_P2"}; !slices.Equal(got, want) {
 		t.Errorf("replayed %v, want %v", got, want)
@@ -226,11 +243,7 @@ func TestReplayReadsPages(t *testing.T) {
 	log := &memLog{}
 	log.fill(2500, p1)
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 2500, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 0, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 2500, Sink: sink}, &Replay{From: 0, Read: log.read})
 	r.Wait()
 	if got := sink.seqs(); !slices.Equal(got, seqRange(1, 2500)) {
 		t.Errorf("got %d events, want 1..2500 in order", len(got))
@@ -258,11 +271,7 @@ func TestReplayTrimmedMeanwhileExpires(t *testing.T) {
 		}
 	}
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 2500, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 0, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 2500, Sink: sink}, &Replay{From: 0, Read: log.read})
 	r.Wait()
 	if got := sink.seqs(); !slices.Equal(got, seqRange(1, 1000)) {
 		t.Errorf("got %d events, want the first page (1..1000)", len(got))
@@ -280,18 +289,10 @@ func TestReplayTrimmedMeanwhileExpires(t *testing.T) {
 func TestReplayFallingBehindExpires(t *testing.T) {
 	h, r := newResumer(t, ResumerOptions{MaxHeld: 3})
 	log := &memLog{}
-	log.fill(10, p1)
-	log.feed(h, 0, 10)
-	flush(t, h)
+	log.publish(t, h, 10)
 	sink := &pacedSink{gate: make(chan struct{})}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 10, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 5, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
-	log.fill(4, p1)
-	log.feed(h, 10, 14)
-	flush(t, h)
+	mustSubscribe(t, r, SubscribeOptions{After: 10, Sink: sink}, &Replay{From: 5, Read: log.read})
+	log.publish(t, h, 4)
 	close(sink.gate)
 	r.Wait()
 	if n, err, late := sink.ended(); n != 1 || errs.CodeOf(err) != errs.CursorExpired || late != 0 {
@@ -311,15 +312,9 @@ func TestReplayFallingBehindExpires(t *testing.T) {
 func TestHubEndWhileReplayingComesLast(t *testing.T) {
 	h, r := newResumer(t, ResumerOptions{})
 	log := &memLog{}
-	log.fill(5, p1)
-	log.feed(h, 0, 5)
-	flush(t, h)
+	log.publish(t, h, 5)
 	sink := &pacedSink{gate: make(chan struct{})}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 5, EndOnLeave: true, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 2, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 5, EndOnLeave: true, Sink: sink}, &Replay{From: 2, Read: log.read})
 	log.fill(1, p1)
 	log.add(leave("u1", p1, p1)) // 7
 	log.fill(1, p1)
@@ -339,16 +334,9 @@ func TestHubEndWhileReplayingComesLast(t *testing.T) {
 func TestUnsubscribeStopsReplay(t *testing.T) {
 	h, r := newResumer(t, ResumerOptions{})
 	log := &memLog{}
-	log.fill(10, p1)
-	log.feed(h, 0, 10)
-	flush(t, h)
+	log.publish(t, h, 10)
 	sink := &pacedSink{gate: make(chan struct{})}
-	s, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 10, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 0, Read: log.read})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := mustSubscribe(t, r, SubscribeOptions{After: 10, Sink: sink}, &Replay{From: 0, Read: log.read})
 	waitFor(t, "the replay to wait for the client", func() bool { return sink.waits.Load() == 1 })
 	s.Unsubscribe()
 	r.Wait() // returns: the waiting DeliverWait saw its context end
@@ -377,11 +365,7 @@ func TestReplaysAreBoundedPerHub(t *testing.T) {
 		log  *memLog
 		sink *recSink
 	}{{first, a}, {second, b}} {
-		if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-			UserID: "u1", Rooms: []string{p1}, After: 3, Encoder: &countEnc{}, Sink: c.sink,
-		}, &Replay{From: 0, Read: c.log.read}); err != nil {
-			t.Fatal(err)
-		}
+		mustSubscribe(t, r, SubscribeOptions{After: 3, Sink: c.sink}, &Replay{From: 0, Read: c.log.read})
 	}
 	reads := func() int { return first.readCount() + second.readCount() }
 	waitFor(t, "a replay to read", func() bool { return reads() == 1 })
@@ -404,12 +388,8 @@ func TestReplayFilterPanicEndsSubscription(t *testing.T) {
 	log := &memLog{}
 	log.fill(3, p1)
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 3, Encoder: &countEnc{}, Sink: sink,
-		Accept: func(*Event) bool { panic("boom") },
-	}, &Replay{From: 0, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 3, Sink: sink, Accept: func(*Event) bool { panic("boom") }},
+		&Replay{From: 0, Read: log.read})
 	r.Wait()
 	if n, err, _ := sink.ended(); n != 1 || errs.CodeOf(err) != errs.Internal {
 		t.Errorf("ended %d times with %v, want once INTERNAL", n, err)
@@ -421,11 +401,8 @@ func TestReplayFilterPanicEndsSubscription(t *testing.T) {
 func TestReplayReaderPanicEndsSubscription(t *testing.T) {
 	_, r := newResumer(t, ResumerOptions{})
 	sink := &recSink{}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 3, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 0, Read: func(context.Context, uint64, int) ([]*Event, error) { panic("boom") }}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 3, Sink: sink},
+		&Replay{From: 0, Read: func(context.Context, uint64, int) ([]*Event, error) { panic("boom") }})
 	r.Wait()
 	if n, err, _ := sink.ended(); n != 1 || errs.CodeOf(err) != errs.Internal {
 		t.Errorf("ended %d times with %v, want once INTERNAL", n, err)
@@ -451,11 +428,7 @@ func TestHubCloseStopsReplay(t *testing.T) {
 	log := &memLog{}
 	log.fill(3, p1)
 	sink := &pacedSink{gate: make(chan struct{})}
-	if _, err := r.Subscribe(context.Background(), SubscribeOptions{
-		UserID: "u1", Rooms: []string{p1}, After: 3, Encoder: &countEnc{}, Sink: sink,
-	}, &Replay{From: 0, Read: log.read}); err != nil {
-		t.Fatal(err)
-	}
+	mustSubscribe(t, r, SubscribeOptions{After: 3, Sink: sink}, &Replay{From: 0, Read: log.read})
 	waitFor(t, "the replay to wait for the client", func() bool { return sink.waits.Load() == 1 })
 	h.Close()
 	close(sink.gate)

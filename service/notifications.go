@@ -25,7 +25,7 @@ func (s *Service) SendNotification(ctx context.Context, userID, message string) 
 	}
 	var n store.Notification
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		if _, err := s.visibleUser(ctx, tx, v, userID, v.Admin || v.Service); err != nil {
+		if _, err := visibleUser(ctx, tx, v, userID, v.Admin || v.Service); err != nil {
 			return nil, err
 		}
 		var err error

@@ -60,22 +60,11 @@ func (s *Service) PublishPresence(ctx context.Context, ch presence.Change) error
 		return errs.E(errs.Internal, "unknown presence change %d", ch.Kind)
 	}
 	st := ch.State
-	teams, err := s.allUserTeams(ctx, s.store, st.UserID)
+	teams, projects, err := memberships(ctx, s.store, st.UserID)
 	if err != nil {
 		return err
 	}
-	projects, err := s.store.AllUserProjects(ctx, st.UserID)
-	if err != nil {
-		return err
-	}
-	rooms := make([]string, 0, 1+len(teams)+len(projects))
-	rooms = append(rooms, realtime.RoomUser(st.UserID))
-	for _, t := range teams {
-		rooms = append(rooms, realtime.RoomTeam(t.ID))
-	}
-	for _, p := range projects {
-		rooms = append(rooms, realtime.RoomProject(p.ID))
-	}
+	rooms := append([]string{realtime.RoomUser(st.UserID)}, membershipRooms(teams, projects)...)
 	now := store.Now()
 	evs := make([]*realtime.Event, 0, 1+len(teams))
 	evs = append(evs, newEvent(typ, now, EventData{Presence: &st}, nil, rooms...))
@@ -143,7 +132,7 @@ func (s *Service) UpdatePresence(ctx context.Context, ch PresenceChange) (presen
 			if err := id("activeTask", *t); err != nil {
 				return presence.State{}, err
 			}
-			if _, _, err := s.readableTask(ctx, s.store, v, *t); err != nil {
+			if _, _, err := readableTask(ctx, s.store, v, *t); err != nil {
 				return presence.State{}, err
 			}
 		}
@@ -154,7 +143,7 @@ func (s *Service) UpdatePresence(ctx context.Context, ch PresenceChange) (presen
 			if err := id("activeProject", *p); err != nil {
 				return presence.State{}, err
 			}
-			if _, err := s.memberProject(ctx, s.store, v, *p); err != nil {
+			if _, err := memberProject(ctx, s.store, v, *p); err != nil {
 				return presence.State{}, err
 			}
 		}
@@ -243,89 +232,4 @@ func (s *Service) observes(ctx context.Context, userID string) (bool, error) {
 		return true, nil
 	}
 	return s.store.SharesTeamOrProject(ctx, v.UserID, userID)
-}
-
-// PresenceAccess is how a caller may follow a user's presence.
-type PresenceAccess uint8
-
-// Ways to follow a user's presence.
-const (
-	// PresenceSelf: the caller's own.
-	PresenceSelf PresenceAccess = iota + 1
-	// PresenceShared: through the teams and projects they share, as long as
-	// they share one (the subscription follows the caller's memberships).
-	PresenceShared
-	// PresenceByAdmin: an admin who shares nothing with the user, by admin
-	// rights alone.
-	PresenceByAdmin
-)
-
-// PresenceAccessTo decides userActivity(userID) for the caller. A user the
-// caller shares no team or project with is NOT_FOUND, exactly as an id
-// nobody has (same error, same queries): presence must not tell whether an
-// id exists. Admins follow anyone.
-func (s *Service) PresenceAccessTo(ctx context.Context, userID string) (PresenceAccess, error) {
-	v, err := viewer(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := id("userId", userID); err != nil {
-		return 0, err
-	}
-	if userID == v.UserID {
-		return PresenceSelf, nil
-	}
-	shares, err := s.store.SharesTeamOrProject(ctx, v.UserID, userID)
-	if err != nil {
-		return 0, err
-	}
-	if !shares && !v.Admin {
-		return 0, noSuchUser()
-	}
-	if _, err := s.visibleUser(ctx, s.store, v, userID, true); err != nil {
-		return 0, err
-	}
-	if shares {
-		return PresenceShared, nil
-	}
-	return PresenceByAdmin, nil
-}
-
-// allUserTeams lists every team of the user, page by page (presence goes
-// to all of them, however many).
-func (s *Service) allUserTeams(ctx context.Context, q store.Queries, userID string) ([]store.Team, error) {
-	var all []store.Team
-	page := store.Page{Limit: store.MaxPageLimit}
-	for {
-		ts, err := q.UserTeams(ctx, userID, page)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, ts...)
-		if len(ts) < page.Limit {
-			return all, nil
-		}
-		page.After = ts[len(ts)-1].ID
-	}
-}
-
-// MembershipRooms are the rooms of every team and project userID belongs
-// to: whose members share one with them (presence's audience).
-func (s *Service) MembershipRooms(ctx context.Context, userID string) ([]string, error) {
-	teams, err := s.allUserTeams(ctx, s.store, userID)
-	if err != nil {
-		return nil, err
-	}
-	projects, err := s.store.AllUserProjects(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	rooms := make([]string, 0, len(teams)+len(projects))
-	for _, t := range teams {
-		rooms = append(rooms, realtime.RoomTeam(t.ID))
-	}
-	for _, p := range projects {
-		rooms = append(rooms, realtime.RoomProject(p.ID))
-	}
-	return rooms, nil
 }

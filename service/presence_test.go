@@ -170,48 +170,13 @@ func TestUpdatePresenceRules(t *testing.T) {
 	}
 }
 
-// TestPresenceVisibility: who sees whose presence, and that a user one may
-// not see answers exactly as an id nobody has.
+// TestPresenceVisibility: who sees whose presence (following it is
+// TestSubscribeAccess's and TestUserActivityRoutes').
 func TestPresenceVisibility(t *testing.T) {
 	f := newFixture(t)
 	p, _ := f.withPresence()
 	team := f.teamOf("alice", "bob")
 	_ = p.Connect(t.Context(), "alice", "c1")
-
-	for _, tc := range []struct {
-		viewer string
-		admin  bool
-		target string
-		want   service.PresenceAccess
-		code   errs.Code
-	}{
-		{viewer: "alice", target: "alice", want: service.PresenceSelf},
-		{viewer: "bob", target: "alice", want: service.PresenceShared},
-		{viewer: "carol", target: "alice", code: errs.NotFound},
-		{viewer: "carol", target: "nobody", code: errs.NotFound},
-		{viewer: "carol", admin: true, target: "alice", want: service.PresenceByAdmin},
-		{viewer: "carol", admin: true, target: "nobody", code: errs.NotFound},
-	} {
-		ctx := as(tc.viewer)
-		if tc.admin {
-			ctx = auth.WithViewer(ctx, *asAdmin(tc.viewer))
-		}
-		got, err := f.svc.PresenceAccessTo(ctx, tc.target)
-		if tc.code != "" {
-			if !errs.Is(err, tc.code) {
-				t.Errorf("%s → %s: %v, want %s", tc.viewer, tc.target, err, tc.code)
-			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("%s → %s: %v %v, want %v", tc.viewer, tc.target, got, err, tc.want)
-		}
-	}
-	_, errStranger := f.svc.PresenceAccessTo(as("carol"), "alice")
-	_, errUnknown := f.svc.PresenceAccessTo(as("carol"), "nobody")
-	if errStranger.Error() != errUnknown.Error() {
-		t.Errorf("a stranger %q and an unknown id %q answer differently", errStranger, errUnknown)
-	}
 
 	if st, _ := f.svc.UserPresence(as("bob"), "alice"); st == nil || st.Status != presence.Online {
 		t.Errorf("bob sees alice's presence %+v", st)

@@ -22,7 +22,7 @@ func (s *Service) CreateProject(ctx context.Context, name, teamID string) (store
 	var p store.Project
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		if teamID != "" {
-			if _, err := s.memberTeam(ctx, tx, v, teamID); err != nil {
+			if _, err := memberTeam(ctx, tx, v, teamID); err != nil {
 				return nil, err
 			}
 		}
@@ -47,52 +47,21 @@ func (s *Service) Project(ctx context.Context, projectID string) (store.Project,
 	if err != nil {
 		return store.Project{}, err
 	}
-	return s.memberProject(ctx, s.store, v, projectID)
+	return memberProject(ctx, s.store, v, projectID)
 }
 
 // ProjectMembers lists the members of a project the caller may read
 // (Project.members), ordered by id.
 func (s *Service) ProjectMembers(ctx context.Context, projectID string) ([]store.User, error) {
-	v, err := viewer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.memberProject(ctx, s.store, v, projectID); err != nil {
+	if _, err := s.Project(ctx, projectID); err != nil {
 		return nil, err
 	}
 	return s.store.ProjectMembers(ctx, projectID)
 }
 
-// loadProject validates the id and loads the project.
-func (s *Service) loadProject(ctx context.Context, q store.Queries, projectID string) (store.Project, error) {
-	if err := id("projectId", projectID); err != nil {
-		return store.Project{}, err
-	}
-	return q.Project(ctx, projectID)
-}
-
-// memberProject loads a project and checks the viewer may read it.
-func (s *Service) memberProject(ctx context.Context, q store.Queries, v auth.Viewer, projectID string) (store.Project, error) {
-	p, err := s.loadProject(ctx, q, projectID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if v.Admin {
-		return p, nil
-	}
-	ok, err := q.IsProjectMember(ctx, projectID, v.UserID)
-	if err != nil {
-		return store.Project{}, err
-	}
-	if !ok {
-		return store.Project{}, errs.E(errs.Forbidden, "you are not a member of project %q", projectID)
-	}
-	return p, nil
-}
-
 // ownedProject loads a project and checks the viewer owns it (or is admin).
-func (s *Service) ownedProject(ctx context.Context, q store.Queries, v auth.Viewer, projectID string) (store.Project, error) {
-	p, err := s.loadProject(ctx, q, projectID)
+func ownedProject(ctx context.Context, q store.Queries, v auth.Viewer, projectID string) (store.Project, error) {
+	p, err := loadProject(ctx, q, projectID)
 	if err != nil {
 		return store.Project{}, err
 	}
@@ -123,7 +92,7 @@ func (s *Service) UpdateProject(ctx context.Context, projectID string, name *str
 	}
 	var p store.Project
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		if _, err := s.ownedProject(ctx, tx, v, projectID); err != nil {
+		if _, err := ownedProject(ctx, tx, v, projectID); err != nil {
 			return nil, err
 		}
 		if name == nil {
@@ -150,7 +119,7 @@ func (s *Service) DeleteProject(ctx context.Context, projectID string) (string, 
 		return "", err
 	}
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		if _, err := s.ownedProject(ctx, tx, v, projectID); err != nil {
+		if _, err := ownedProject(ctx, tx, v, projectID); err != nil {
 			return nil, err
 		}
 		// The deletion takes the memberships: its events show the members
@@ -195,13 +164,13 @@ func (s *Service) AddProjectMember(ctx context.Context, projectID, userID string
 	var p store.Project
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		var err error
-		if p, err = s.ownedProject(ctx, tx, v, projectID); err != nil {
+		if p, err = ownedProject(ctx, tx, v, projectID); err != nil {
 			return nil, err
 		}
 		if err := id("userId", userID); err != nil {
 			return nil, err
 		}
-		u, err := s.visibleUser(ctx, tx, v, userID, v.Admin)
+		u, err := visibleUser(ctx, tx, v, userID, v.Admin)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +218,7 @@ func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID str
 	)
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		var err error
-		if p, err = s.loadProject(ctx, tx, projectID); err != nil {
+		if p, err = loadProject(ctx, tx, projectID); err != nil {
 			return nil, err
 		}
 		if err := id("userId", userID); err != nil {
@@ -259,7 +228,7 @@ func (s *Service) RemoveProjectMember(ctx context.Context, projectID, userID str
 			if userID != v.UserID {
 				return nil, errs.E(errs.Forbidden, "only the project's owner or an admin removes others; members may leave project %q", projectID)
 			}
-			if _, err := s.memberProject(ctx, tx, v, projectID); err != nil {
+			if _, err := memberProject(ctx, tx, v, projectID); err != nil {
 				return nil, err
 			}
 		}

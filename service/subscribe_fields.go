@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/taskpulse/taskpulse/auth"
-	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -34,27 +33,14 @@ func (s *Subscriptions) TaskUpdates(ctx context.Context, after *string, to *real
 }
 
 // ProjectUpdates carries a project's events and its tasks' events: its
-// members only, admins any project. Membership is checked at the anchor; a
-// removal after it ends the subscription with FORBIDDEN (EndOnLeave), one
-// before it is already reflected by the check. An admin who is not a
-// member watches by admin rights alone: a demotion ends it (Privileged).
+// members only, admins any project (memberProject), as memberRoom follows
+// them.
 func (s *Subscriptions) ProjectUpdates(ctx context.Context, projectID string, after *string, to *realtime.Target) (*realtime.Subscription, error) {
 	return s.open(ctx, after, to, func(ctx context.Context, tx store.ReadTx, v auth.Viewer) (realtime.SubscribeOptions, error) {
-		if err := id("projectId", projectID); err != nil {
+		if _, err := memberProject(ctx, tx, v, projectID); err != nil {
 			return realtime.SubscribeOptions{}, err
 		}
-		if _, err := tx.Project(ctx, projectID); err != nil {
-			return realtime.SubscribeOptions{}, err
-		}
-		member, err := tx.IsProjectMember(ctx, projectID, v.UserID)
-		if err != nil {
-			return realtime.SubscribeOptions{}, err
-		}
-		if !member && !v.Admin {
-			return realtime.SubscribeOptions{}, errs.E(errs.Forbidden, "you are not a member of project %q", projectID)
-		}
-		return realtime.SubscribeOptions{Rooms: []string{realtime.RoomProject(projectID)}, EndOnLeave: true,
-			Privileged: !member, Accept: isProjectEvent}, nil
+		return memberRoom(ctx, v, projectID, tx.IsProjectMember, realtime.RoomProject(projectID), isProjectEvent)
 	})
 }
 
@@ -87,86 +73,54 @@ func (s *Subscriptions) SystemUpdates(ctx context.Context, to *realtime.Target) 
 // (Privileged: a demotion ends it).
 func (s *Subscriptions) UserActivity(ctx context.Context, userID string, to *realtime.Target) (*realtime.Subscription, error) {
 	return s.open(ctx, nil, to, func(ctx context.Context, tx store.ReadTx, v auth.Viewer) (realtime.SubscribeOptions, error) {
-		o := realtime.SubscribeOptions{Accept: presenceFor(userID)}
-		if err := id("userId", userID); err != nil {
-			return o, err
-		}
-		if userID == v.UserID {
-			o.Rooms = []string{realtime.RoomUser(v.UserID)}
-			return o, nil
-		}
-		shares, err := tx.SharesTeamOrProject(ctx, v.UserID, userID)
+		access, err := presenceAccessTo(ctx, tx, v, userID)
 		if err != nil {
-			return o, err
+			return realtime.SubscribeOptions{}, err
 		}
-		if !shares && !v.Admin {
-			return o, noSuchUser()
-		}
-		if _, err := tx.User(ctx, userID); errs.Is(err, errs.NotFound) {
-			return o, noSuchUser()
-		} else if err != nil {
-			return o, err
-		}
-		if !shares {
+		o := realtime.SubscribeOptions{Accept: presenceFor(userID)}
+		switch access {
+		case presenceSelf:
+			o.Rooms = []string{realtime.RoomUser(v.UserID)}
+		case presenceByAdmin:
 			o.Rooms, o.Privileged = []string{realtime.RoomUser(userID)}, true
-			return o, nil
+		case presenceShared:
+			teams, projects, err := memberships(ctx, tx, v.UserID)
+			if err != nil {
+				return realtime.SubscribeOptions{}, err
+			}
+			o.Rooms, o.Follow = membershipRooms(teams, projects), true
 		}
-		o.Rooms, err = membershipRoomsIn(ctx, tx, v.UserID)
-		o.Follow = true
-		return o, err
+		return o, nil
 	})
 }
 
 // TeamUpdates carries a team's membership changes and its members'
-// presence: members only (admins: any team, by admin rights). Removed, or
-// leaving, the subscriber's stream ends with FORBIDDEN after the
-// TEAM_MEMBER_REMOVED that says so.
+// presence: members only, admins any team (memberTeam), as memberRoom
+// follows them. Removed, or leaving, a member's stream ends with FORBIDDEN
+// after the TEAM_MEMBER_REMOVED that says so.
 func (s *Subscriptions) TeamUpdates(ctx context.Context, teamID string, after *string, to *realtime.Target) (*realtime.Subscription, error) {
 	return s.open(ctx, after, to, func(ctx context.Context, tx store.ReadTx, v auth.Viewer) (realtime.SubscribeOptions, error) {
-		if err := id("id", teamID); err != nil {
+		if _, err := memberTeam(ctx, tx, v, teamID); err != nil {
 			return realtime.SubscribeOptions{}, err
 		}
-		if _, err := tx.Team(ctx, teamID); err != nil {
-			return realtime.SubscribeOptions{}, err
-		}
-		member, err := tx.IsTeamMember(ctx, teamID, v.UserID)
-		if err != nil {
-			return realtime.SubscribeOptions{}, err
-		}
-		if !member && !v.Admin {
-			return realtime.SubscribeOptions{}, errs.E(errs.Forbidden, "you are not a member of team %q", teamID)
-		}
-		return realtime.SubscribeOptions{Rooms: []string{realtime.RoomTeam(teamID)}, EndOnLeave: true,
-			Privileged: !member, Accept: isTeamEvent}, nil
+		return memberRoom(ctx, v, teamID, tx.IsTeamMember, realtime.RoomTeam(teamID), isTeamEvent)
 	})
 }
 
-// membershipRoomsIn are the rooms of every team and project userID
-// belongs to, read in q: whose members share one with them.
-func membershipRoomsIn(ctx context.Context, q store.Queries, userID string) ([]string, error) {
-	var rooms []string
-	page := store.Page{Limit: store.MaxPageLimit}
-	for {
-		ts, err := q.UserTeams(ctx, userID, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range ts {
-			rooms = append(rooms, realtime.RoomTeam(t.ID))
-		}
-		if len(ts) < page.Limit {
-			break
-		}
-		page.After = ts[len(ts)-1].ID
+// memberRoom subscribes v to the room of a project or team they may read
+// (checked at the anchor): a removal after the anchor ends the
+// subscription with FORBIDDEN (EndOnLeave), one before it failed the
+// check. An admin who is not a member watches by admin rights alone: a
+// demotion ends it (Privileged).
+func memberRoom(ctx context.Context, v auth.Viewer, objID string, isMember func(ctx context.Context, objID, userID string) (bool, error),
+	room string, accept func(*realtime.Event) bool) (realtime.SubscribeOptions, error) {
+	o := realtime.SubscribeOptions{Rooms: []string{room}, EndOnLeave: true, Accept: accept}
+	if v.Admin {
+		member, err := isMember(ctx, objID, v.UserID)
+		o.Privileged = !member
+		return o, err
 	}
-	projects, err := q.AllUserProjects(ctx, userID)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range projects {
-		rooms = append(rooms, realtime.RoomProject(p.ID))
-	}
-	return rooms, nil
+	return o, nil
 }
 
 // The event types each field carries (its Accept filter).

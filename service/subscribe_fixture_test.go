@@ -200,33 +200,50 @@ func (f *subFixture) createProject(owner string) store.Project {
 }
 
 func (f *subFixture) addMember(projectID, userID string) uint64 {
+	return f.membership(ProjectMemberAdded, realtime.Join, projectID, userID)
+}
+
+func (f *subFixture) removeMember(projectID, userID string) uint64 {
+	return f.membership(ProjectMemberRemoved, realtime.Leave, projectID, userID)
+}
+
+// membership adds userID to the project (Join) or removes them (Leave),
+// with the event the service publishes.
+func (f *subFixture) membership(typ string, op realtime.ControlOp, projectID, userID string) uint64 {
 	return f.commit(func(ctx context.Context, tx store.Tx) ([]*realtime.Event, error) {
 		p, err := tx.Project(ctx, projectID)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := tx.AddProjectMember(ctx, projectID, userID); err != nil {
+		change := tx.AddProjectMember
+		if op == realtime.Leave {
+			change = tx.RemoveProjectMember
+		}
+		if _, err := change(ctx, projectID, userID); err != nil {
 			return nil, err
 		}
-		return []*realtime.Event{subEvent(ProjectMemberAdded, EventData{Project: &p},
-			&realtime.Control{Op: realtime.Join, UserID: userID, Room: realtime.RoomProject(projectID)},
+		return []*realtime.Event{subEvent(typ, EventData{Project: &p},
+			&realtime.Control{Op: op, UserID: userID, Room: realtime.RoomProject(projectID)},
 			realtime.RoomProject(projectID), realtime.RoomUser(userID))}, nil
 	})
 }
 
-func (f *subFixture) removeMember(projectID, userID string) uint64 {
-	return f.commit(func(ctx context.Context, tx store.Tx) ([]*realtime.Event, error) {
-		p, err := tx.Project(ctx, projectID)
-		if err != nil {
+// teamOf creates a team of creator and the others.
+func (f *subFixture) teamOf(creator string, others ...string) store.Team {
+	var team store.Team
+	f.commit(func(ctx context.Context, tx store.Tx) ([]*realtime.Event, error) {
+		var err error
+		if team, err = tx.CreateTeam(ctx, store.Team{Name: "T", CreatedBy: creator}); err != nil {
 			return nil, err
 		}
-		if _, err := tx.RemoveProjectMember(ctx, projectID, userID); err != nil {
-			return nil, err
+		for _, u := range others {
+			if _, err := tx.AddTeamMember(ctx, team.ID, u); err != nil {
+				return nil, err
+			}
 		}
-		return []*realtime.Event{subEvent(ProjectMemberRemoved, EventData{Project: &p},
-			&realtime.Control{Op: realtime.Leave, UserID: userID, Room: realtime.RoomProject(projectID)},
-			realtime.RoomProject(projectID), realtime.RoomUser(userID))}, nil
+		return []*realtime.Event{subEvent(TeamMemberAdded, EventData{Team: &team}, nil, realtime.RoomTeam(team.ID))}, nil
 	})
+	return team
 }
 
 // task creates a task in the project (owner: by), addressed as the
@@ -341,21 +358,20 @@ func (c *subClient) End(err error) {
 }
 
 func (c *subClient) seqs() []uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make([]uint64, len(c.evs))
-	for i, ev := range c.evs {
-		out[i] = ev.Seq
-	}
-	return out
+	return eachEvent(c, func(ev *realtime.Event) uint64 { return ev.Seq })
 }
 
 func (c *subClient) types() []string {
+	return eachEvent(c, func(ev *realtime.Event) string { return ev.Type })
+}
+
+// eachEvent is f of each event c received, in order.
+func eachEvent[T any](c *subClient, f func(*realtime.Event) T) []T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]string, len(c.evs))
+	out := make([]T, len(c.evs))
 	for i, ev := range c.evs {
-		out[i] = ev.Type
+		out[i] = f(ev)
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
 	"github.com/taskpulse/taskpulse/store/sqlite"
@@ -272,15 +273,7 @@ func TestSubscribeAccess(t *testing.T) {
 		return sqlite.Open(ctx, filepath.Join(t.TempDir(), "taskpulse.db"))
 	})
 	p := f.createProject("alice")
-	var team store.Team
-	f.commit(func(ctx context.Context, tx store.Tx) ([]*realtime.Event, error) {
-		var err error
-		team, err = tx.CreateTeam(ctx, store.Team{Name: "T", CreatedBy: "alice"})
-		if err == nil {
-			_, err = tx.AddTeamMember(ctx, team.ID, "bob")
-		}
-		return []*realtime.Event{subEvent(TeamMemberAdded, EventData{Team: &team}, nil, realtime.RoomTeam(team.ID))}, err
-	})
+	team := f.teamOf("alice", "bob")
 	f.feedAll()
 	alice, bob, carol, root := subViewer("alice", false), subViewer("bob", false), subViewer("carol", false), subViewer("root", true)
 	cases := []struct {
@@ -336,6 +329,12 @@ func TestSubscribeAccess(t *testing.T) {
 		{"activity: admin by rights", func(to *realtime.Target) (*realtime.Subscription, error) {
 			return f.subs.UserActivity(root, "carol", to)
 		}, "", true},
+		{"activity: admin, unknown user", func(to *realtime.Target) (*realtime.Subscription, error) {
+			return f.subs.UserActivity(root, "nobody", to)
+		}, errs.NotFound, false},
+		{"activity: bad id", func(to *realtime.Target) (*realtime.Subscription, error) {
+			return f.subs.UserActivity(carol, "", to)
+		}, errs.BadUserInput, false},
 		{"system: anyone", func(to *realtime.Target) (*realtime.Subscription, error) {
 			return f.subs.SystemUpdates(carol, to)
 		}, "", false},
@@ -365,6 +364,52 @@ func TestSubscribeAccess(t *testing.T) {
 		f.rights.Store(nil)
 		if errs.CodeOf(err) != errs.Forbidden {
 			t.Errorf("%s, demoted meanwhile: %v, want FORBIDDEN", c.name, err)
+		}
+	}
+
+	// Presence must not tell whether an id exists: a stranger and an id
+	// nobody has get the same bytes.
+	_, errStranger := f.subs.UserActivity(carol, "alice", (&subClient{}).target())
+	_, errUnknown := f.subs.UserActivity(carol, "nobody", (&subClient{}).target())
+	if errStranger == nil || errUnknown == nil || errStranger.Error() != errUnknown.Error() {
+		t.Errorf("a stranger %v and an unknown id %v answer differently", errStranger, errUnknown)
+	}
+}
+
+// userActivity listens where the user's presence is published
+// (PublishPresence: their own room and their teams' and projects' rooms):
+// the user themself through their own room, a teammate through the rooms
+// they share, followed live, an admin who shares nothing through the
+// user's room; and each keeps only that user's presence.
+func TestUserActivityRoutes(t *testing.T) {
+	f := newSubFixture(t, func(ctx context.Context) (store.Store, error) {
+		return sqlite.Open(ctx, filepath.Join(t.TempDir(), "taskpulse.db"))
+	})
+	team := f.teamOf("alice", "bob")
+	f.feedAll()
+	self, mate, admin := &subClient{}, &subClient{}, &subClient{}
+	for _, c := range []struct {
+		viewer context.Context
+		client *subClient
+	}{{subViewer("alice", false), self}, {subViewer("bob", false), mate}, {subViewer("root", true), admin}} {
+		if _, err := f.subs.UserActivity(c.viewer, "alice", c.client.target()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	presenceOf := func(typ, userID string, rooms ...string) *realtime.Event {
+		ev := subEvent(typ, EventData{Presence: &presence.State{UserID: userID}}, nil, rooms...)
+		ev.Ephemeral = true
+		return ev
+	}
+	// The hub delivers in order: what the clients should not keep comes
+	// first, so it would be there by the time alice's event is.
+	f.hub.Enqueue(presenceOf(UserOffline, "bob", realtime.RoomUser("bob"), realtime.RoomTeam(team.ID)))
+	f.hub.Enqueue(presenceOf(UserOffline, "carol", realtime.RoomUser("carol")))
+	f.hub.Enqueue(presenceOf(UserOnline, "alice", realtime.RoomUser("alice"), realtime.RoomTeam(team.ID)))
+	for name, c := range map[string]*subClient{"alice herself": self, "bob, her teammate": mate, "an admin": admin} {
+		subWaitUntil(t, name+" to receive alice's presence", func() bool { return slices.Contains(c.types(), UserOnline) })
+		if got := c.types(); !slices.Equal(got, []string{UserOnline}) {
+			t.Errorf("%s got %v, want alice's %s alone", name, got, UserOnline)
 		}
 	}
 }

@@ -39,14 +39,14 @@ func (s *Service) Task(ctx context.Context, taskID string) (store.Task, error) {
 	if err != nil {
 		return store.Task{}, err
 	}
-	t, _, err := s.readableTask(ctx, s.store, v, taskID)
+	t, _, err := readableTask(ctx, s.store, v, taskID)
 	return t, err
 }
 
 // readableTask loads a task, its project (when it has one) and checks the
 // viewer may see it: its owner, its assignee, a member of its project, or
 // an admin.
-func (s *Service) readableTask(ctx context.Context, q store.Queries, v auth.Viewer, taskID string) (store.Task, *store.Project, error) {
+func readableTask(ctx context.Context, q store.Queries, v auth.Viewer, taskID string) (store.Task, *store.Project, error) {
 	if err := id("id", taskID); err != nil {
 		return store.Task{}, nil, err
 	}
@@ -98,7 +98,7 @@ func taskProject(ctx context.Context, q store.Queries, t store.Task) (*store.Pro
 // project and the rules on the task as first read; then decide, the
 // caller's checks of what never changes in a task (its owner and project);
 // then the task's lock, and the rules again on the task as locked.
-func (s *Service) changeableTask(ctx context.Context, tx store.Tx, v auth.Viewer, taskID string, deleting bool,
+func changeableTask(ctx context.Context, tx store.Tx, v auth.Viewer, taskID string, deleting bool,
 	decide func(first store.Task) error) (store.Task, *store.Project, error) {
 	if err := id("id", taskID); err != nil {
 		return store.Task{}, nil, err
@@ -157,11 +157,11 @@ func mayChange(v auth.Viewer, t store.Task, member, deleting bool) error {
 // with the task's owner (or the owner). The assignee must also be a user
 // the caller may see: anyone else is NOT_FOUND, exactly as an id that does
 // not exist; FORBIDDEN is only for users the caller sees anyway.
-func (s *Service) checkAssignee(ctx context.Context, q store.Queries, v auth.Viewer, ownerID, projectID, assignee string) error {
+func checkAssignee(ctx context.Context, q store.Queries, v auth.Viewer, ownerID, projectID, assignee string) error {
 	if err := id("assignee", assignee); err != nil {
 		return err
 	}
-	if _, err := s.visibleUser(ctx, q, v, assignee, v.Admin); err != nil {
+	if _, err := visibleUser(ctx, q, v, assignee, v.Admin); err != nil {
 		return err
 	}
 	var ok bool
@@ -198,7 +198,7 @@ func (s *Service) Tasks(ctx context.Context, projectID *string, args PageArgs) (
 	if projectID == nil {
 		return s.store.VisibleTasks(ctx, v.UserID, page)
 	}
-	if _, err := s.memberProject(ctx, s.store, v, *projectID); err != nil {
+	if _, err := memberProject(ctx, s.store, v, *projectID); err != nil {
 		return nil, err
 	}
 	return s.store.ProjectTasks(ctx, *projectID, page)
@@ -222,14 +222,14 @@ func (s *Service) CreateTask(ctx context.Context, in TaskInput) (store.Task, err
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
 		var p *store.Project
 		if in.ProjectID != "" {
-			pr, err := s.memberProject(ctx, tx, v, in.ProjectID)
+			pr, err := memberProject(ctx, tx, v, in.ProjectID)
 			if err != nil {
 				return nil, err
 			}
 			p = &pr
 		}
 		if in.AssignedTo != "" {
-			if err := s.checkAssignee(ctx, tx, v, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
+			if err := checkAssignee(ctx, tx, v, v.UserID, in.ProjectID, in.AssignedTo); err != nil {
 				return nil, err
 			}
 		}
@@ -278,7 +278,7 @@ func (s *Service) UpdateTask(ctx context.Context, taskID string, ch TaskChange) 
 	}
 	var t store.Task
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		_, p, err := s.changeableTask(ctx, tx, v, taskID, false, nil)
+		_, p, err := changeableTask(ctx, tx, v, taskID, false, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -299,8 +299,8 @@ func (s *Service) AssignTask(ctx context.Context, taskID, userID string) (store.
 	}
 	var t store.Task
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		old, p, err := s.changeableTask(ctx, tx, v, taskID, false, func(first store.Task) error {
-			return s.checkAssignee(ctx, tx, v, first.UserID, first.ProjectID, userID)
+		old, p, err := changeableTask(ctx, tx, v, taskID, false, func(first store.Task) error {
+			return checkAssignee(ctx, tx, v, first.UserID, first.ProjectID, userID)
 		})
 		if err != nil {
 			return nil, err
@@ -324,7 +324,7 @@ func (s *Service) DeleteTask(ctx context.Context, taskID string) (string, error)
 		return "", err
 	}
 	err = s.update(ctx, func(tx store.Tx) ([]*realtime.Event, error) {
-		_, p, err := s.changeableTask(ctx, tx, v, taskID, true, nil)
+		_, p, err := changeableTask(ctx, tx, v, taskID, true, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -42,43 +42,16 @@ func (s *Service) Team(ctx context.Context, teamID string) (store.Team, error) {
 	if err != nil {
 		return store.Team{}, err
 	}
-	return s.memberTeam(ctx, s.store, v, teamID)
+	return memberTeam(ctx, s.store, v, teamID)
 }
 
 // TeamMembers lists the members of a team the caller may read
 // (Team.members), ordered by id.
 func (s *Service) TeamMembers(ctx context.Context, teamID string) ([]store.User, error) {
-	v, err := viewer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.memberTeam(ctx, s.store, v, teamID); err != nil {
+	if _, err := s.Team(ctx, teamID); err != nil {
 		return nil, err
 	}
 	return s.store.TeamMembers(ctx, teamID)
-}
-
-// memberTeam loads a team and checks the viewer may read it: a member, or
-// an admin.
-func (s *Service) memberTeam(ctx context.Context, q store.Queries, v auth.Viewer, teamID string) (store.Team, error) {
-	if err := id("id", teamID); err != nil {
-		return store.Team{}, err
-	}
-	t, err := q.Team(ctx, teamID)
-	if err != nil {
-		return store.Team{}, err
-	}
-	if v.Admin {
-		return t, nil
-	}
-	ok, err := q.IsTeamMember(ctx, teamID, v.UserID)
-	if err != nil {
-		return store.Team{}, err
-	}
-	if !ok {
-		return store.Team{}, errs.E(errs.Forbidden, "you are not a member of team %q", teamID)
-	}
-	return t, nil
 }
 
 // Teams lists one page of the caller's teams, by id.
@@ -97,7 +70,7 @@ func (s *Service) Teams(ctx context.Context, args PageArgs) ([]store.Team, error
 // manages reports whether the viewer manages the team's membership: an
 // admin, or its creator while still a member (a creator who left has
 // abandoned it).
-func (s *Service) manages(ctx context.Context, q store.Queries, v auth.Viewer, t store.Team) (bool, error) {
+func manages(ctx context.Context, q store.Queries, v auth.Viewer, t store.Team) (bool, error) {
 	if v.Admin {
 		return true, nil
 	}
@@ -131,7 +104,7 @@ func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (sto
 		if t, err = tx.Team(ctx, teamID); err != nil {
 			return nil, err
 		}
-		ok, err := s.manages(ctx, tx, v, t)
+		ok, err := manages(ctx, tx, v, t)
 		if err != nil {
 			return nil, err
 		}
@@ -141,7 +114,7 @@ func (s *Service) AddTeamMember(ctx context.Context, teamID, userID string) (sto
 		if !v.Admin {
 			return s.invite(ctx, tx, v, t, userID)
 		}
-		u, err := s.visibleUser(ctx, tx, v, userID, true)
+		u, err := visibleUser(ctx, tx, v, userID, true)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +166,7 @@ func (s *Service) RemoveTeamMember(ctx context.Context, teamID, userID string) (
 		if t, err = tx.Team(ctx, teamID); err != nil {
 			return nil, err
 		}
-		ok, err := s.manages(ctx, tx, v, t)
+		ok, err := manages(ctx, tx, v, t)
 		if err == nil && !ok && userID == v.UserID {
 			ok, err = tx.IsTeamMember(ctx, teamID, v.UserID)
 		}

@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 
-	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -62,36 +61,7 @@ func (s *Service) User(ctx context.Context, userID string) (store.User, error) {
 	if err := id("id", userID); err != nil {
 		return store.User{}, err
 	}
-	return s.visibleUser(ctx, s.store, v, userID, v.Admin)
-}
-
-// noSuchUser is the one answer for a user id the caller may not see,
-// whether or not a user has it. It does not repeat the id, so the answers
-// for two ids are the same bytes (each operation names one user).
-func noSuchUser() error {
-	return errs.E(errs.NotFound, "no user with this id that you can see")
-}
-
-// visibleUser loads a user the viewer may name: themself, someone they
-// share a team or project with, or anyone when everyone is set (admins;
-// services for notifications). A user the viewer may not see and an id
-// nobody has get the same error after the same queries: the sharing check
-// runs first, on ids alone, and the user is read only once it passed.
-func (s *Service) visibleUser(ctx context.Context, q store.Queries, v auth.Viewer, userID string, everyone bool) (store.User, error) {
-	if !everyone {
-		ok, err := q.SharesTeamOrProject(ctx, v.UserID, userID)
-		if err != nil {
-			return store.User{}, err
-		}
-		if !ok {
-			return store.User{}, noSuchUser()
-		}
-	}
-	u, err := q.User(ctx, userID)
-	if errs.Is(err, errs.NotFound) {
-		return store.User{}, noSuchUser()
-	}
-	return u, err
+	return visibleUser(ctx, s.store, v, userID, v.Admin)
 }
 
 // RequireAdmin returns FORBIDDEN unless the caller is an admin.
