@@ -31,14 +31,8 @@ func (f *Feed) PublishLive(ctx context.Context, ev *realtime.Event) error {
 	if err := checkLive(ev); err != nil {
 		return err
 	}
-	f.mu.Lock()
-	started, closed := f.started, f.closed
-	f.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
+	if err := f.running(); err != nil {
+		return err
 	}
 	ev.Ephemeral = true
 	f.liveSent.Add(1)

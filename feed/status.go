@@ -10,14 +10,8 @@ import (
 // closed, Redis unreachable (live events are then local only and the log
 // is read from the database), or a follower stalled behind the head.
 func (f *Feed) Ready(ctx context.Context) error {
-	f.mu.Lock()
-	started, closed := f.started, f.closed
-	f.mu.Unlock()
-	switch {
-	case closed:
-		return ErrClosed
-	case !started:
-		return ErrNotStarted
+	if err := f.running(); err != nil {
+		return err
 	}
 	if f.rdb != nil {
 		if err := f.rdb.Ping(ctx).Err(); err != nil {
@@ -84,4 +78,17 @@ func (f *Feed) redisOK() {
 	if !f.redisUp.Swap(true) {
 		f.log.Info("feed: Redis reachable again")
 	}
+}
+
+// running is nil between Start and Close, else ErrNotStarted or ErrClosed.
+func (f *Feed) running() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+		return ErrClosed
+	case !f.started:
+		return ErrNotStarted
+	}
+	return nil
 }
