@@ -71,7 +71,14 @@ func TestLostHistoryReportedToOnGap(t *testing.T) {
 		if got := rec.gapList(); len(got) != 1 || got[0] != [2]uint64{2, 16} {
 			t.Fatalf("OnGap calls %v, want one for 2..16", got)
 		}
-		if st := f.Stats(); st.Lost != 15 || st.Position != 21 {
+		// Deliver runs before the position moves: wait for it.
+		deadline := time.Now().Add(5 * time.Second)
+		st := f.Stats()
+		for st.Position != 21 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+			st = f.Stats()
+		}
+		if st.Lost != 15 || st.Position != 21 {
 			t.Errorf("stats %+v: want 15 lost, position 21", st)
 		}
 	}
