@@ -51,13 +51,16 @@ func (f *Feed) deliverLocked(e store.LogEntry, src source) {
 		f.malformed.Add(1)
 		f.log.Error("feed: malformed log entry skipped", "seq", seq, "type", e.Type, "err", err)
 	} else {
-		f.opts.Deliver(ev)
+		// Counted first: whoever sees the event (a test, /metrics after a
+		// client got it) sees the position that includes it.
 		f.delivered.Add(1)
 		if src == fromStream {
 			f.fromStream.Add(1)
 		} else {
 			f.fromDB.Add(1)
 		}
+		f.pos1.Store(seq)
+		f.opts.Deliver(ev)
 	}
 	f.pos = seq
 	f.pos1.Store(seq)
