@@ -18,10 +18,9 @@ import (
 // as the updateUser mutation, on the database. A running server reads the
 // user on every request and every operation of an open socket, so it
 // refuses a disabled user (and stops a demoted admin's admin operations)
-// at once; what it cannot learn from this process yet is to close the
-// user's open sockets and end their admin-granted subscriptions — that
-// needs the shared event log (REDIS_URL, a later change). Until then use
-// the updateUser mutation against the server to close them at once.
+// at once, and the change's event, in the database's log, reaches every
+// running server's feed within its poll: they close the user's sockets and
+// end their admin-granted subscriptions.
 func userUpdateCmd(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("user update", flag.ContinueOnError)
 	name := fs.String("name", "", "new display name")

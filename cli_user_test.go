@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskpulse/taskpulse/internal/wsclient"
 )
 
 // TestCLIUserUpdate: `taskpulse user update` changes a user on the
 // database; a running server refuses a user disabled that way at its next
-// request (it reads the user on every one), `token` refuses to issue for
-// them, and enabling them again takes a new token.
+// request (it reads the user on every one) and closes their open sockets
+// with 4403 (the change's event reaches it through the database's log),
+// `token` refuses to issue for them, and enabling them again takes a new
+// token.
 func TestCLIUserUpdate(t *testing.T) {
 	p := newProc(t)
 	for _, args := range [][]string{
@@ -41,11 +46,29 @@ func TestCLIUserUpdate(t *testing.T) {
 		t.Fatalf("before: %d %s", code, body)
 	}
 
+	// bob's open socket: the CLI's change reaches the running server
+	// through the database's log (its feed polls it), which closes it.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, err := wsclient.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/graphql", wsclient.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.Init(ctx, map[string]any{"token": tok}); err != nil {
+		t.Fatal(err)
+	}
+
 	out, errOut, code := p.run("user", "update", "bob", "--disabled", "--name", "Robert")
 	if code != 0 || !strings.Contains(out, "updated user bob (Robert): admin=false disabled=true") {
 		t.Fatalf("user update --disabled: %d %q %q", code, out, errOut)
 	}
 	disabled := time.Now()
+	closed, err := ws.WaitClose(ctx)
+	if err != nil || closed == nil || closed.Code != 4403 {
+		t.Fatalf("bob's socket after the CLI disabled him: %+v, %v; want closed 4403", closed, err)
+	}
+	t.Logf("bob's socket closed %v after the CLI's change", time.Since(disabled))
 	if code, body := me(tok); code != 401 || !strings.Contains(body, "UNAUTHENTICATED") || !strings.Contains(body, "disabled") {
 		t.Fatalf("the running server after the CLI disabled bob: %d %s, want 401 UNAUTHENTICATED", code, body)
 	}

@@ -11,13 +11,13 @@ import (
 // Position is a place in the event log; its text form is the opaque cursor a
 // client sends back as `after` to resume.
 //
-// Epoch names one history of the log: a broker that loses its history (an
-// in-process broker restarting) starts a new epoch, so a cursor from the old
-// one is recognisably from a lost history (CURSOR_EXPIRED) rather than
-// silently pointing into a different sequence. Seq is the event's place in
+// Epoch names one history of the log: the database's (store.LogEpoch), new
+// with a new database, so a cursor from a lost history is recognisably so
+// (CURSOR_EXPIRED) rather than silently pointing into a different
+// sequence. Seq is the event's place in
 // its epoch, counting from 1; Seq 0 is the position before the first event.
 //
-// An epoch is 1..64 characters of [A-Za-z0-9._-] (brokers generate them);
+// An epoch is 1..64 characters of [A-Za-z0-9._-] (the store generates them);
 // only positions with such an epoch survive a round trip through Cursor.
 type Position struct {
 	Epoch string
