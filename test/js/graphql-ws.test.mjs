@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { createClient } from 'graphql-ws';
-import { startServer, makeProject, createTask, eventQueue, fireUntilEvent, quietFor, takeWhere, withTimeout } from './harness.mjs';
+import { startServer, makeProject, createTask, eventQueue, fireUntilEvent, quietFor, takeWhere, withTimeout, describe } from './harness.mjs';
 
 const TASK_UPDATES = `subscription {
   taskUpdates { type cursor timestamp task { id title status projectId userId assignedTo } }
@@ -105,4 +105,40 @@ test('iterate() ends cleanly when the client returns', async () => {
   assert.match(result.value.data.taskUpdates.task.title, /^carol \d+$/);
   const done = await withTimeout(it.return(), 2000, 'iterator return');
   assert.equal(done.done, true);
+});
+
+test('a client that reconnects with its last cursor gets what it missed, once, in order, then live', async () => {
+  const RESUME = `subscription($after: String) {
+    taskUpdates(after: $after) { type cursor task { title } }
+  }`;
+  const first = await connect('carol');
+  const live = subscribe(first, RESUME, {});
+  const { event: seen } = await fireUntilEvent(live.q, (i) => createTask(srv, 'carol', { title: `before ${i}` }), {
+    what: "carol's first event",
+  });
+  // Late warm-ups aside, the last event the client saw is where it resumes.
+  const late = await quietFor(live.q, 300);
+  const last = (late.at(-1) ?? seen).data.taskUpdates;
+  // The network drops; three changes happen meanwhile.
+  live.dispose();
+  await first.dispose();
+  for (const title of ['missed 1', 'missed 2', 'missed 3']) await createTask(srv, 'carol', { title });
+
+  const again = subscribe(await connect('carol'), RESUME, { after: last.cursor });
+  const got = [];
+  for (const title of ['missed 1', 'missed 2', 'missed 3']) {
+    const r = await takeWhere(again.q, () => true, 5000, `the replay of ${title}`);
+    assert.equal(r.errors, undefined, `errors: ${JSON.stringify(r.errors)}`);
+    got.push(r.data.taskUpdates.task.title);
+  }
+  assert.deepEqual(got, ['missed 1', 'missed 2', 'missed 3'], 'the replay, in order');
+  await createTask(srv, 'carol', { title: 'after' });
+  const next = await takeWhere(again.q, () => true, 5000, 'the live event after the replay');
+  assert.equal(next.data.taskUpdates.task.title, 'after');
+  assert.deepEqual(await quietFor(again.q, 300), [], 'nothing twice');
+  again.dispose();
+
+  const bad = subscribe(await connect('carol'), RESUME, { after: 'not-a-cursor' });
+  const ended = await bad.q.end(5000, 'the malformed cursor to be refused');
+  assert.equal(ended.error?.[0]?.extensions?.code, 'BAD_USER_INPUT', describe(ended));
 });
