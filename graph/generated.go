@@ -1567,15 +1567,29 @@ type Mutation {
 
 type Subscription {
   "Tasks I own, am assigned, or that belong to my projects (membership is live)."
-  taskUpdates(after: String): TaskEvent!
+  taskUpdates(
+    "Resume after this cursor (an event's): the missed events I may see come first, once and in order, then live ones. CURSOR_EXPIRED when older than the kept history or from another database; BAD_USER_INPUT when malformed."
+    after: String
+  ): TaskEvent!
   "Members only: the project's events and its tasks' events. Ends with FORBIDDEN when I am removed, and completes after PROJECT_DELETED."
-  projectUpdates(projectId: ID!, after: String): ProjectEvent!
+  projectUpdates(
+    projectId: ID!
+    "Resume after this cursor (an event's): the missed events I may see come first, once and in order, then live ones. CURSOR_EXPIRED when older than the kept history or from another database; BAD_USER_INPUT when malformed."
+    after: String
+  ): ProjectEvent!
   "My notifications."
-  notifications(after: String): NotificationEvent!
+  notifications(
+    "Resume after this cursor (an event's): the missed events I may see come first, once and in order, then live ones. CURSOR_EXPIRED when older than the kept history or from another database; BAD_USER_INPUT when malformed."
+    after: String
+  ): NotificationEvent!
   "Presence of a user I share a team or project with (or myself)."
   userActivity(userId: ID!): ActivityEvent!
   "Members only: membership changes and members' presence."
-  teamUpdates(teamId: ID!, after: String): TeamEvent!
+  teamUpdates(
+    teamId: ID!
+    "Resume after this cursor (an event's): the missed events I may see come first, once and in order, then live ones. CURSOR_EXPIRED when older than the kept history or from another database; BAD_USER_INPUT when malformed."
+    after: String
+  ): TeamEvent!
   "Every authenticated user."
   systemUpdates: SystemEvent!
 }
