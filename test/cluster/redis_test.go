@@ -33,7 +33,20 @@ func redisDown(t *testing.T, r *redistest.Server, p string, on ...*proctest.Inst
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	time.Sleep(2 * time.Second) // an outage, not a blip: reconnects fail meanwhile
+	// An outage, not a blip: reconnects fail meanwhile, and back off. The
+	// feed's three loops (relay, follower, live) retry at 100 ms doubling
+	// to 5 s: a few failures each over these seconds, where retrying at
+	// once would make hundreds.
+	const outage = 3 * time.Second
+	errsBefore := metric(t, "taskpulse_feed_errors_total", on...)
+	time.Sleep(outage)
+	for n, now := range metric(t, "taskpulse_feed_errors_total", on...) {
+		failed := now - errsBefore[n]
+		t.Logf("instance %s: %v failed Redis operations of the feed in %v of outage", on[n].Name, failed, outage)
+		if failed > 20 { // 7-9 here with backoff, 37-39 without
+			t.Errorf("instance %s: %v failed Redis operations in %v: reconnects do not back off", on[n].Name, failed, outage)
+		}
+	}
 	for _, i := range on {
 		if i.Exited() {
 			t.Fatalf("instance %s exited during the Redis outage", i.Name)
@@ -45,15 +58,36 @@ func redisDown(t *testing.T, r *redistest.Server, p string, on ...*proctest.Inst
 // goroutines reads each instance's go_goroutines.
 func goroutines(t *testing.T, on ...*proctest.Instance) []float64 {
 	t.Helper()
+	return metric(t, "go_goroutines", on...)
+}
+
+// metric reads one unlabelled series of each instance's /metrics.
+func metric(t *testing.T, name string, on ...*proctest.Instance) []float64 {
+	t.Helper()
 	out := make([]float64, len(on))
 	for n, i := range on {
-		v, err := i.Metric("go_goroutines")
+		v, err := i.Metric(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[n] = v
 	}
 	return out
+}
+
+// heapFlat fails unless each instance's heap in use
+// (go_memstats_heap_inuse_bytes: live data and garbage not yet collected,
+// hence the slack) stayed within slack of before: an outage must not leave
+// queues or retries holding memory.
+func heapFlat(t *testing.T, when string, before []float64, on ...*proctest.Instance) {
+	t.Helper()
+	const slack = 16 << 20
+	for n, now := range metric(t, "go_memstats_heap_inuse_bytes", on...) {
+		t.Logf("instance %s %s: heap in use %.1f MiB (%.1f MiB before)", on[n].Name, when, now/(1<<20), before[n]/(1<<20))
+		if now > before[n]+slack {
+			t.Errorf("instance %s %s: heap in use %.1f MiB, %.1f MiB before the outage", on[n].Name, when, now/(1<<20), before[n]/(1<<20))
+		}
+	}
 }
 
 // flat fails unless each instance runs about as many goroutines as
@@ -106,8 +140,10 @@ func redisRoundTrip(t *testing.T, redisArgs ...string) {
 	leaving.Conn.Close()
 	createTask(b, "alice", "missed", p, "")
 	before := goroutines(t, a, b)
+	heapBefore := metric(t, "go_memstats_heap_inuse_bytes", a, b)
 	written := append([]string{"before", "missed"}, redisDown(t, r, p, a, b)...)
 	flat(t, "during the outage", before, a, b)
+	heapFlat(t, "during the outage", heapBefore, a, b)
 
 	r.Start()
 	for _, i := range []*proctest.Instance{a, b} {
@@ -135,6 +171,7 @@ func redisRoundTrip(t *testing.T, redisArgs ...string) {
 	}
 	resumed.Nothing(proctest.Quiet)
 	flat(t, "after the outage", before, a, b)
+	heapFlat(t, "after the outage", heapBefore, a, b)
 }
 
 // TestRedisCluster: REDIS_URL naming a 3-master Redis Cluster (the
