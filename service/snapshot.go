@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/taskpulse/taskpulse/presence"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/store"
 )
@@ -77,10 +78,31 @@ func (s *Service) eventUser(u store.User) EventUser {
 }
 
 // eventUsers is eventUser of each, never nil (an empty list is a list).
+// With a presence source their online states are read in one call (one
+// Redis round trip for a whole project, not one per member: this runs
+// inside the change's transaction).
 func (s *Service) eventUsers(us []store.User) []EventUser {
 	out := make([]EventUser, len(us))
+	online := s.onlineOf(us)
 	for i, u := range us {
-		out[i] = s.eventUser(u)
+		out[i] = EventUser{ID: u.ID, Name: u.Name, Email: u.Email, Online: online(i, u.ID)}
 	}
 	return out
+}
+
+// onlineOf returns whether us[i] is online, read at once for all of them
+// from the presence source when there is one.
+func (s *Service) onlineOf(us []store.User) func(i int, id string) bool {
+	if s.presence == nil || len(us) < 2 {
+		return func(_ int, id string) bool { return s.online != nil && s.online(id) }
+	}
+	ids := make([]string, len(us))
+	for i, u := range us {
+		ids[i] = u.ID
+	}
+	sts, err := s.presence.Get(context.Background(), ids...)
+	if err != nil || len(sts) != len(ids) {
+		return func(int, string) bool { return false } // as online does when presence fails
+	}
+	return func(i int, _ string) bool { return sts[i].Status != presence.Offline }
 }
