@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -256,5 +257,49 @@ func BenchmarkPublishPresence(b *testing.B) {
 			b.Fatal(err)
 		}
 		feed.takeLive()
+	}
+}
+
+// TestEventShowsMembersOnlineAtCommit: with a presence source, the members
+// an event lists carry their online state as at the commit (read for the
+// whole list at once): connected users online, the others not.
+func TestEventShowsMembersOnlineAtCommit(t *testing.T) {
+	f := newFixture(t)
+	p, _ := f.withPresence()
+	f.teamOf("alice", "bob", "carol")
+	proj, err := f.svc.CreateProject(as("alice"), "Launch", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		if _, err := f.svc.AddProjectMember(as("alice"), proj.ID, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := t.Context()
+	if err := p.Connect(ctx, "alice", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Connect(ctx, "carol", "c2"); err != nil {
+		t.Fatal(err)
+	}
+	f.take()
+	if _, err := f.svc.CreateTask(as("bob"), service.TaskInput{Title: "t", ProjectID: proj.ID}); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.take()
+	if len(evs) != 1 {
+		t.Fatalf("createTask published %d events", len(evs))
+	}
+	var d service.EventData
+	if err := json.Unmarshal(evs[0].Data, &d); err != nil || d.Snapshot == nil {
+		t.Fatalf("event data %s: %v", evs[0].Data, err)
+	}
+	got := map[string]bool{}
+	for _, m := range d.Snapshot.ProjectMembers {
+		got[m.ID] = m.Online
+	}
+	if want := map[string]bool{"alice": true, "bob": false, "carol": true}; !maps.Equal(got, want) {
+		t.Fatalf("members online in the event: %v, want %v", got, want)
 	}
 }
