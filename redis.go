@@ -104,10 +104,11 @@ func useRedisLogger(cfg config.Config, log *slog.Logger) {
 	}
 }
 
-// brokerKind names what carries events between instances, for the log.
+// brokerKind names what carries the event log to this instance, for the
+// log: the database itself (the feed tails it) without Redis.
 func brokerKind(cfg config.Config) string {
 	if cfg.RedisURL == "" {
-		return "in-process"
+		return "database"
 	}
 	return "redis-" + cfg.RedisMode
 }
