@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -41,4 +42,29 @@ type Log interface {
 	// stable across restarts and instances, new with a new database, so a
 	// Seq from another epoch is never taken for one of this log.
 	LogEpoch(ctx context.Context) (string, error)
+}
+
+// EpochCache remembers a database's log epoch once read (it never changes
+// for a database): the adapters' LogEpoch.
+type EpochCache struct {
+	mu sync.Mutex
+	v  string
+}
+
+// Epoch returns the epoch, creating it on first use with
+// SetSettingIfAbsent (concurrent first callers, in any process, agree).
+func (c *EpochCache) Epoch(ctx context.Context, q interface {
+	SetSettingIfAbsent(ctx context.Context, key, value string) (string, error)
+}) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.v != "" {
+		return c.v, nil
+	}
+	v, err := q.SetSettingIfAbsent(ctx, LogEpochKey, NewID("epoch"))
+	if err != nil {
+		return "", err
+	}
+	c.v = v
+	return v, nil
 }

@@ -23,38 +23,10 @@ func TestLogOrderAcrossInstances(t *testing.T) {
 // instance) keeps them, a new database has its own epoch.
 func TestLogSurvivesReopen(t *testing.T) {
 	t.Parallel()
-	ctx := t.Context()
 	url := pgtest.NewDatabase(t)
-	s, err := Open(ctx, url, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &store.LogEntry{Type: "t", Rooms: []string{"r"}, Data: []byte(`{}`)}
-	if err := s.Update(ctx, func(tx store.Tx) error { tx.Append(e); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	epoch, err := s.LogEpoch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s = openT(t, url)
-	if got, err := s.LogEpoch(ctx); err != nil || got != epoch {
-		t.Errorf("epoch after reopen: %q, %v; want %q", got, err, epoch)
-	}
-	if head, err := s.LogHead(ctx); err != nil || head != 1 {
-		t.Errorf("head after reopen: %d, %v; want 1", head, err)
-	}
-	if got, err := s.ReadLog(ctx, 0, 10); err != nil || len(got) != 1 || got[0].Seq != 1 || got[0].Type != "t" {
-		t.Errorf("log after reopen: %+v, %v", got, err)
-	}
-	other, err := newStore(t).LogEpoch(ctx)
-	if err != nil || other == epoch {
-		t.Errorf("epoch of a new database: %q, %v; want one other than %q", other, err, epoch)
-	}
+	storetest.LogSurvivesReopen(t,
+		func() (store.Store, error) { return Open(t.Context(), url, Options{}) },
+		func(t *testing.T) store.Store { return newStore(t) })
 }
 
 // Only units of work that append wait for the log head: one without entries

@@ -37,7 +37,7 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	db
-	epoch *epochCache
+	epoch *store.EpochCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,7 +91,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{db: db{q: pool, pool: pool}, epoch: &epochCache{}}, nil
+	return &Store{db: db{q: pool, pool: pool}, epoch: &store.EpochCache{}}, nil
 }
 
 // Ping checks that the database answers.

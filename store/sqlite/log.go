@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/taskpulse/taskpulse/errs"
@@ -103,25 +102,5 @@ func (s *Store) TrimLog(ctx context.Context, before time.Time, keep int) (int64,
 	return oldest, wrap("trim log", err)
 }
 
-// epochCache remembers the log epoch once read: it never changes for a
-// database.
-type epochCache struct {
-	mu sync.Mutex
-	v  string
-}
-
-// LogEpoch creates the epoch on first use (SetSettingIfAbsent: concurrent
-// first callers agree) and caches it.
-func (s *Store) LogEpoch(ctx context.Context) (string, error) {
-	s.epoch.mu.Lock()
-	defer s.epoch.mu.Unlock()
-	if s.epoch.v != "" {
-		return s.epoch.v, nil
-	}
-	v, err := s.SetSettingIfAbsent(ctx, store.LogEpochKey, store.NewID("epoch"))
-	if err != nil {
-		return "", err
-	}
-	s.epoch.v = v
-	return v, nil
-}
+// LogEpoch is the database's epoch, created on first use.
+func (s *Store) LogEpoch(ctx context.Context) (string, error) { return s.epoch.Epoch(ctx, s) }

@@ -1,33 +1,18 @@
 package sqlite
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
 
-	"github.com/taskpulse/taskpulse/store"
 	"github.com/taskpulse/taskpulse/store/storetest"
 )
-
-// createTaskLogged is CreateTask as the service will run it: in a unit of
-// work that appends its event.
-func createTaskLogged(ctx context.Context, s store.Store, p store.Project) error {
-	return s.Update(ctx, func(tx store.Tx) error {
-		tk, err := tx.CreateTask(ctx, store.Task{Title: "t", ProjectID: p.ID, UserID: "alice"})
-		if err != nil {
-			return err
-		}
-		tx.Append(&store.LogEntry{Type: "taskCreated", Rooms: []string{"project:" + p.ID}, Data: []byte(`{"id":"` + tk.ID + `"}`)})
-		return nil
-	})
-}
 
 // Compare with BenchmarkCreateTask: the cost of the log on a write.
 func BenchmarkCreateTaskLogged(b *testing.B) {
 	s, p := benchStore(b, "")
 	for b.Loop() {
-		if err := createTaskLogged(b.Context(), s, p); err != nil {
+		if err := storetest.CreateTaskLogged(b.Context(), s, p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -38,7 +23,7 @@ func BenchmarkCreateTaskLoggedParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := createTaskLogged(b.Context(), s, p); err != nil {
+			if err := storetest.CreateTaskLogged(b.Context(), s, p); err != nil {
 				b.Error(err)
 				return
 			}

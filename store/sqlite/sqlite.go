@@ -39,7 +39,7 @@ type Store struct {
 	// method then runs in that transaction.
 	tx *txState
 
-	epoch *epochCache
+	epoch *store.EpochCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -142,7 +142,7 @@ func openPools(ctx context.Context, dsn string) (*Store, error) {
 		db.SetMaxIdleConns(1)
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
-		s := &Store{w: db, r: db, epoch: &epochCache{}}
+		s := &Store{w: db, r: db, epoch: &store.EpochCache{}}
 		if err := db.PingContext(ctx); err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("sqlite: open %s: %w", MemoryDSN, err)
@@ -185,7 +185,7 @@ func openPools(ctx context.Context, dsn string) (*Store, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 
-	s := &Store{w: w, r: r, epoch: &epochCache{}}
+	s := &Store{w: w, r: r, epoch: &store.EpochCache{}}
 	// The writer connects first: it creates the file and switches it to WAL
 	// (a property of the file), before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {

@@ -414,3 +414,44 @@ func testLogEpochPerDatabase(t *testing.T, open func(t *testing.T) store.Store) 
 		t.Errorf("two databases share the epoch %q", a)
 	}
 }
+
+// LogSurvivesReopen specifies that the log, its head and the epoch are the
+// database's: open opens the same database each time it is called (a
+// restart, another instance; the stores it returns are closed here), fresh
+// a new database, which has an epoch of its own.
+func LogSurvivesReopen(t *testing.T, open func() (store.Store, error), fresh func(t *testing.T) store.Store) {
+	ctx := t.Context()
+	s, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &store.LogEntry{Type: "t", Rooms: []string{"r"}, Data: []byte(`{}`)}
+	if err := s.Update(ctx, func(tx store.Tx) error { tx.Append(e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	epoch, err := s.LogEpoch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if s, err = open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if got, err := s.LogEpoch(ctx); err != nil || got != epoch {
+		t.Errorf("epoch after reopen: %q, %v; want %q", got, err, epoch)
+	}
+	if head, err := s.LogHead(ctx); err != nil || head != 1 {
+		t.Errorf("head after reopen: %d, %v; want 1", head, err)
+	}
+	if got, err := s.ReadLog(ctx, 0, 10); err != nil || len(got) != 1 || got[0].Seq != 1 || got[0].Type != "t" {
+		t.Errorf("log after reopen: %+v, %v", got, err)
+	}
+	other, err := fresh(t).LogEpoch(ctx)
+	if err != nil || other == epoch {
+		t.Errorf("epoch of a new database: %q, %v; want one other than %q", other, err, epoch)
+	}
+}
