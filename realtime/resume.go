@@ -15,6 +15,10 @@ import (
 const (
 	DefaultMaxReplays = 8
 	DefaultMaxHeld    = 2048
+	// DefaultPageSize keeps a replay's page small: an event may carry tens
+	// of kilobytes (a task's description, a large project's members), and
+	// every running replay holds one page.
+	DefaultPageSize = 128
 )
 
 // ResumerOptions bounds what catching up costs.
@@ -27,6 +31,10 @@ type ResumerOptions struct {
 	// catches up; one more ends it with CURSOR_EXPIRED (fell behind).
 	// 0: DefaultMaxHeld.
 	MaxHeld int
+	// PageSize is how many log entries a replay reads at a time (at most
+	// store.MaxLogRead); 0: DefaultPageSize. What replays hold at once is
+	// about MaxReplays × PageSize entries.
+	PageSize int
 }
 
 // Resumer subscribes at a log position read from the database together
@@ -44,8 +52,7 @@ type ResumerOptions struct {
 // Resuming (a Replay): the subscription is registered at once, so nothing
 // live is missed, but what the hub delivers to it is held (bounded by
 // MaxHeld) while the entries in (Replay.From, After] are read from the log
-// page by page (store.MaxLogRead at most at a time, MaxReplays replays at
-// once) and delivered at the client's pace (PacedSink); then the held
+// page by page (PageSize at a time, MaxReplays replays at once) and delivered at the client's pace (PacedSink); then the held
 // payloads follow and the subscription goes live: each event once, in log
 // order, however the hub and the replay interleave.
 //
@@ -56,10 +63,11 @@ type ResumerOptions struct {
 // before the user joined it); then Accept filters it as it filters live
 // events.
 type Resumer struct {
-	hub     *Hub
-	slots   chan struct{}
-	maxHeld int
-	running sync.WaitGroup
+	hub      *Hub
+	slots    chan struct{}
+	maxHeld  int
+	pageSize uint64
+	running  sync.WaitGroup
 }
 
 // NewResumer returns the Resumer of h; make one per hub.
@@ -70,7 +78,11 @@ func NewResumer(h *Hub, opts ResumerOptions) *Resumer {
 	if opts.MaxHeld <= 0 {
 		opts.MaxHeld = DefaultMaxHeld
 	}
-	return &Resumer{hub: h, slots: make(chan struct{}, opts.MaxReplays), maxHeld: opts.MaxHeld}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	return &Resumer{hub: h, slots: make(chan struct{}, opts.MaxReplays), maxHeld: opts.MaxHeld,
+		pageSize: uint64(min(opts.PageSize, store.MaxLogRead))}
 }
 
 // LogReader reads the durable log: the events numbered after after,
@@ -195,7 +207,7 @@ func (r *Resumer) replay(ctx context.Context, g *gate, opts SubscribeOptions, re
 	// again.
 	joined := make(map[string]uint64)
 	var kept []*Event
-	whole := opts.After-replay.From <= store.MaxLogRead
+	whole := opts.After-replay.From <= r.pageSize
 	err := r.scan(ctx, replay, opts.After, func(page []*Event) error {
 		for _, ev := range page {
 			if c := ev.Control; c != nil && c.Op == Join && c.UserID == opts.UserID && rooms[c.Room] {
@@ -243,7 +255,7 @@ var errHistoryLost = errs.E(errs.CursorExpired, "the events after this cursor ar
 // passes each page to fn, checking that no entry is missing.
 func (r *Resumer) scan(ctx context.Context, replay *Replay, to uint64, fn func([]*Event) error) error {
 	for at := replay.From; at < to; {
-		limit := int(min(to-at, store.MaxLogRead))
+		limit := int(min(to-at, r.pageSize))
 		page, err := replay.Read(ctx, at, limit)
 		switch {
 		case ctx.Err() != nil:

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/taskpulse/taskpulse/errs"
-	"github.com/taskpulse/taskpulse/store"
 )
 
 // memLog is a durable log in memory: the LogReader a Replay reads, with
@@ -239,7 +238,7 @@ func TestReplayAppliesTodaysMemberships(t *testing.T) {
 // A replay reads the log a page (store.MaxLogRead) at a time; a client
 // whose sink cannot wait gets Deliver.
 func TestReplayReadsPages(t *testing.T) {
-	h, r := newResumer(t, ResumerOptions{})
+	h, r := newResumer(t, ResumerOptions{PageSize: 1000})
 	log := &memLog{}
 	log.fill(2500, p1)
 	sink := &recSink{}
@@ -249,8 +248,8 @@ func TestReplayReadsPages(t *testing.T) {
 		t.Errorf("got %d events, want 1..2500 in order", len(got))
 	}
 	for _, l := range log.limits {
-		if l > store.MaxLogRead || l < 1 {
-			t.Errorf("read with limit %d", l)
+		if l > 1000 || l < 1 {
+			t.Errorf("read with limit %d, want 1 to PageSize", l)
 		}
 	}
 	if n := log.readCount(); n != 6 {
@@ -262,7 +261,7 @@ func TestReplayReadsPages(t *testing.T) {
 // Retention may trim the log while a replay reads it: the client gets what
 // was read, then CURSOR_EXPIRED, never a silent gap.
 func TestReplayTrimmedMeanwhileExpires(t *testing.T) {
-	h, r := newResumer(t, ResumerOptions{})
+	h, r := newResumer(t, ResumerOptions{PageSize: 1000})
 	log := &memLog{}
 	log.fill(2500, p1)
 	log.onRead = func(n int, after uint64) {
