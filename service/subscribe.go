@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/errs"
@@ -33,9 +32,6 @@ type Subscriptions struct {
 	resumer *realtime.Resumer
 	rights  Rights
 	log     *slog.Logger
-
-	epochMu sync.Mutex
-	epoch   string // the log's epoch, once read
 }
 
 // Rights recomputes a viewer's rights from the stored user, as
@@ -162,7 +158,7 @@ func (s *Subscriptions) replayFrom(ctx context.Context, from *realtime.Position,
 	if from == nil {
 		return nil, nil
 	}
-	epoch, err := s.logEpoch(ctx)
+	epoch, err := s.store.LogEpoch(ctx) // cached by the store
 	if err != nil {
 		return nil, err
 	}
@@ -197,18 +193,4 @@ func (s *Subscriptions) replayFrom(ctx context.Context, from *realtime.Position,
 		}
 		return evs, nil
 	}}, nil
-}
-
-// logEpoch is the database's log epoch, read once.
-func (s *Subscriptions) logEpoch(ctx context.Context) (string, error) {
-	s.epochMu.Lock()
-	defer s.epochMu.Unlock()
-	if s.epoch == "" {
-		e, err := s.store.LogEpoch(ctx)
-		if err != nil {
-			return "", err
-		}
-		s.epoch = e
-	}
-	return s.epoch, nil
 }
