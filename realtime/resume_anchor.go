@@ -10,8 +10,12 @@ import (
 // recentWindow is how many numbered events a hub remembers after
 // dispatching them: how far the hub may run ahead of a subscription's
 // anchor (read from the database just before it registers) and still let it
-// catch up exactly, without reading the database again.
-const recentWindow = 1024
+// catch up exactly, without reading the database again. The window covers
+// the commits of the instant between that read and the registration (a
+// few, even at thousands of commits a second; past it the subscriber reads
+// again), and it keeps its events alive: up to 256 of the largest (about
+// 48 KB each) is 12 MB per hub.
+const recentWindow = 256
 
 // recentEvents is a ring of the last numbered events the hub collected,
 // guarded by Hub.mu (dispatch notes each event in the critical section that
