@@ -19,7 +19,7 @@ import (
 // m.ws and m.sse, and returns the query cache for /metrics.
 func (m *Main) graphqlHandler() (http.Handler, *gqlguard.QueryCache) {
 	cfg := m.cfg
-	m.subs = service.NewSubscriptions(m.store, m.hub, service.SubscriptionOptions{Rights: m.authn.Current, Logger: m.log})
+	m.subs = service.NewSubscriptions(m.store, m.hub, service.SubscriptionOptions{Rights: m.authn.Current, ChargeReplay: m.limits.chargeReplay, Logger: m.log})
 	res := &resolvers.Resolver{Svc: m.svc, Subs: m.subs, Registry: m.registry, Auth: m.authn, ConnsOf: m.connections}
 	es := graph.NewExecutableSchema(graph.Config{Resolvers: res})
 

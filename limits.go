@@ -169,18 +169,51 @@ func (l *limits) operation(ctx context.Context, next graphql.OperationHandler) g
 	if res.Allowed {
 		return next(ctx)
 	}
+	return l.refuse(ctx, l.rateLimited(ctx, v.UserID, rootField(oc), res))
+}
+
+// rateLimited records a refusal by the rate limit (metrics, audit, a
+// strike) and returns the error its client gets.
+func (l *limits) rateLimited(ctx context.Context, userID, operation string, res ratelimit.Result) *errs.Error {
 	l.metrics.Limited("rate")
 	// actor: the connection, or the request (HTTP, SSE), it came on.
 	rec := actor(ctx)
-	rec.Kind, rec.UserID, rec.Operation = audit.RateLimited, v.UserID, rootField(oc)
+	rec.Kind, rec.UserID, rec.Operation = audit.RateLimited, userID, operation
 	rec.Code, rec.Reason = string(errs.RateLimited), limitRate
 	l.audit.Log(rec)
-	l.strike(ctx, v.UserID, "", limitRate)
-	return l.refuse(ctx, &errs.Error{
+	l.strike(ctx, userID, "", limitRate)
+	return &errs.Error{
 		Code:       errs.RateLimited,
 		Message:    fmt.Sprintf("rate limit: %d mutations and subscribes a minute; retry after extensions.retryAfter seconds", l.limit.Rate),
 		RetryAfter: res.RetryAfter,
-	})
+	}
+}
+
+// replayEntriesPerOperation is how many log entries a resume may scan for
+// the price of one operation: rendering a replayed event is not shared
+// with other subscribers (up to ~0.4 ms of CPU for the largest), so a
+// resume from far back is charged as the many operations it costs.
+const replayEntriesPerOperation = 1000
+
+// chargeReplay takes from the user's rate limit what a resume scanning
+// entries log entries costs beyond its subscribe (one operation per
+// replayEntriesPerOperation, at most the burst), or refuses it
+// (RATE_LIMITED, with retryAfter). service.Subscriptions calls it before a
+// replay starts.
+func (l *limits) chargeReplay(ctx context.Context, userID string, entries uint64) error {
+	n := int(min(entries/replayEntriesPerOperation, uint64(l.limit.Burst)))
+	if n == 0 {
+		return nil
+	}
+	res, err := l.ops.AllowN(ctx, userID, n)
+	if err != nil {
+		l.log.Warn("rate limiter unavailable: resume allowed", "user", userID, "err", err)
+		return nil
+	}
+	if res.Allowed {
+		return nil
+	}
+	return l.rateLimited(ctx, userID, "resume", res)
 }
 
 // operationCost is what an operation takes from its user's rate limit:

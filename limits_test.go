@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/taskpulse/taskpulse/auth"
 	"github.com/taskpulse/taskpulse/config"
+	"github.com/taskpulse/taskpulse/errs"
 	"github.com/taskpulse/taskpulse/realtime"
 	"github.com/taskpulse/taskpulse/resolvers"
 )
@@ -90,6 +92,38 @@ func TestQueriesAreNotCounted(t *testing.T) {
 	}
 	if c, _ := code(runOp(l, opCtx("alice", ast.Mutation))); c != "" {
 		t.Fatalf("the first mutation after 100 queries: %s", c)
+	}
+}
+
+// A resume pays for the log it scans: nothing extra for a short one, one
+// operation per 1,000 entries beyond, so a client resuming from far back
+// again and again runs out of its rate limit as it would running that many
+// operations.
+func TestResumeIsChargedForTheLogItScans(t *testing.T) {
+	l := newTestLimits(t, 10, 1000, time.Minute)
+	ctx := opCtx("alice", ast.Subscription)
+	if err := l.chargeReplay(ctx, "alice", 999); err != nil {
+		t.Fatalf("a resume over 999 entries: %v, want no charge", err)
+	}
+	if err := l.chargeReplay(ctx, "alice", 9_000); err != nil {
+		t.Fatalf("a resume over 9,000 entries with 10 operations left: %v", err)
+	}
+	// 1 operation left of 10: a resume over 2,000 entries needs 2.
+	err := l.chargeReplay(ctx, "alice", 2_000)
+	var e *errs.Error
+	if !errors.As(err, &e) || e.Code != errs.RateLimited || e.RetryAfter <= 0 {
+		t.Fatalf("a resume over 2,000 entries with 1 operation left: %v, want RATE_LIMITED with retryAfter", err)
+	}
+	if c, _ := code(runOp(l, ctx)); c != "" {
+		t.Fatalf("the refused resume took tokens: a subscribe after it is %s", c)
+	}
+	if c, _ := code(runOp(l, ctx)); c != "RATE_LIMITED" {
+		t.Fatalf("the 11th operation of the minute: %q, want RATE_LIMITED", c)
+	}
+	// A resume over more than the burst costs the burst: always possible
+	// after a full minute.
+	if err := newTestLimits(t, 10, 1000, time.Minute).chargeReplay(ctx, "bob", 1_000_000); err != nil {
+		t.Fatalf("a resume over 1,000,000 entries on a full bucket: %v", err)
 	}
 }
 

@@ -31,6 +31,7 @@ type Subscriptions struct {
 	hub     *realtime.Hub
 	resumer *realtime.Resumer
 	rights  Rights
+	charge  func(ctx context.Context, userID string, entries uint64) error
 	log     *slog.Logger
 }
 
@@ -46,6 +47,10 @@ type SubscriptionOptions struct {
 	Rights Rights
 	// Resume bounds catching up (replays at once, live events held).
 	Resume realtime.ResumerOptions
+	// ChargeReplay takes from userID's rate limit what a resume scanning
+	// entries log entries costs, or returns the error that refuses it; nil
+	// charges nothing (tests).
+	ChargeReplay func(ctx context.Context, userID string, entries uint64) error
 	// Logger receives failures that are the server's; nil discards them.
 	Logger *slog.Logger
 }
@@ -57,7 +62,8 @@ func NewSubscriptions(st store.Store, hub *realtime.Hub, opts SubscriptionOption
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Subscriptions{store: st, hub: hub, resumer: realtime.NewResumer(hub, opts.Resume), rights: opts.Rights, log: log}
+	return &Subscriptions{store: st, hub: hub, resumer: realtime.NewResumer(hub, opts.Resume), rights: opts.Rights,
+		charge: opts.ChargeReplay, log: log}
 }
 
 // Wait returns once every replay begun so far has finished (shutdown,
@@ -121,6 +127,11 @@ func (s *Subscriptions) open(ctx context.Context, after *string, to *realtime.Ta
 		replay, err := s.replayFrom(ctx, from, uint64(head))
 		if err != nil {
 			return nil, err
+		}
+		if replay != nil && attempt == 1 && s.charge != nil {
+			if err := s.charge(ctx, v.UserID, uint64(head)-replay.From); err != nil {
+				return nil, err
+			}
 		}
 		o.UserID, o.After, o.Encoder, o.Sink = v.UserID, uint64(head), to.Encoder, to.Sink
 		sub, err := s.resumer.Subscribe(ctx, o, replay)

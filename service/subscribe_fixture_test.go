@@ -35,6 +35,8 @@ type subFixture struct {
 	// rights, if set, is what Rights returns (a demotion the operation
 	// has not seen).
 	rights atomic.Pointer[auth.Viewer]
+	// charge, if set, is ChargeReplay.
+	charge atomic.Pointer[func(ctx context.Context, userID string, entries uint64) error]
 }
 
 // backends runs fn against SQLite (a file: its readers and its writer are
@@ -72,6 +74,11 @@ func newSubFixture(t *testing.T, open func(context.Context) (store.Store, error)
 			return *r, nil
 		}
 		return v, nil
+	}, ChargeReplay: func(ctx context.Context, userID string, entries uint64) error {
+		if c := f.charge.Load(); c != nil {
+			return (*c)(ctx, userID, entries)
+		}
+		return nil
 	}})
 	t.Cleanup(func() {
 		f.hub.Close()

@@ -208,6 +208,60 @@ func TestResumeCursorChecks(t *testing.T) {
 	})
 }
 
+// A resume is charged, before it replays anything, for the log entries it
+// scans (after the cursor, up to the anchor); a charge refused (the rate
+// limit) refuses the resume and replays nothing. Subscribing without a
+// cursor, or at the head, charges nothing.
+func TestResumeIsChargedBeforeItReplays(t *testing.T) {
+	subBackends(t, func(t *testing.T, f *subFixture) {
+		from := f.notify("alice", "seen")
+		for i := range 5 {
+			f.notify("alice", fmt.Sprint("missed ", i))
+		}
+		f.feedAll()
+		var charged []uint64
+		refuse := errs.E(errs.RateLimited, "over the limit")
+		charge := func(_ context.Context, userID string, entries uint64) error {
+			if userID != "alice" {
+				t.Errorf("charged %q", userID)
+			}
+			charged = append(charged, entries)
+			if entries > 3 {
+				return refuse
+			}
+			return nil
+		}
+		f.charge.Store(&charge)
+		for _, c := range []struct {
+			name    string
+			after   *string
+			err     error
+			replays int
+		}{
+			{"no cursor", nil, nil, 0},
+			{"at the head", f.cursor(f.head()), nil, 0},
+			{"three back", f.cursor(f.head() - 3), nil, 3},
+			{"five back, refused", f.cursor(from), refuse, 0},
+		} {
+			cl := &subClient{}
+			sub, err := f.subs.Notifications(subViewer("alice", false), c.after, cl.target())
+			if err != c.err {
+				t.Fatalf("%s: %v, want %v", c.name, err, c.err)
+			}
+			f.subs.Wait()
+			if got := len(cl.seqs()); got != c.replays {
+				t.Errorf("%s: replayed %d events, want %d", c.name, got, c.replays)
+			}
+			if sub != nil {
+				sub.Unsubscribe()
+			}
+		}
+		if !slices.Equal(charged, []uint64{3, 5}) {
+			t.Errorf("charged %v, want [3 5] (the resumes only, for the entries each scans)", charged)
+		}
+	})
+}
+
 // Subscribing reads a snapshot and takes no lock a writer holds: a unit of
 // work blocked inside Update delays no subscribe, resumed or not; its
 // change, committed later, reaches the subscriptions live.
