@@ -53,8 +53,10 @@ func TestUpdateRetriesDeadlock(t *testing.T) {
 	if errsOf[0] != nil || errsOf[1] != nil {
 		t.Fatalf("units: %v; %v", errsOf[0], errsOf[1])
 	}
-	if runs.Load() != 3 {
-		t.Errorf("fn ran %d times for two units that deadlocked once, want 3", runs.Load())
+	// Once each, plus at least one rerun of the victim; a rerun may meet
+	// the other unit again under load, but within the bound of attempts.
+	if n := runs.Load(); n < 3 || n > 2*5 {
+		t.Errorf("fn ran %d times for two units that deadlocked, want 3 to 10", n)
 	}
 	log, err := s.ReadLog(ctx, 0, 10)
 	mustCreate(t, err)
